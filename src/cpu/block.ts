@@ -1,0 +1,13 @@
+import type { Instr } from './instr.js';
+
+/** A run of decoded instructions ending at a branch, a page end or a size limit. */
+export class Block {
+  valid = true;
+  constructor(
+    readonly rip: number,
+    readonly phys: number,
+    readonly instrs: Instr[],
+    /** RAM frames the block's bytes come from (one, or two when an instruction straddles). */
+    readonly frames: number[],
+  ) {}
+}

@@ -1,0 +1,180 @@
+// The x86-64 long-mode interpreter: register state, the run loop and the code cache.
+// It knows nothing of Xen: SYSCALL and faults leave through hooks that the layer above sets.
+
+import { Memory, type Translator } from './memory.js';
+import { FOp } from './flags.js';
+import { CpuFault } from './fault.js';
+import { Block } from './block.js';
+import { decodeBlock } from './decoder.js';
+
+export { Reg } from './regs.js';
+export { Block } from './block.js';
+
+const BLOCK_TABLE_BITS = 16;
+const BLOCK_TABLE_MASK = (1 << BLOCK_TABLE_BITS) - 1;
+
+export interface CpuHooks {
+  /** SYSCALL executed; c.rip is already the next instruction. */
+  syscall(c: Cpu): void;
+  /** A fault; c.rip is the faulting instruction. Deliver it (change state) or throw to stop. */
+  fault(c: Cpu, f: CpuFault): void;
+  /** CPUID with the leaf in EAX/ECX; fill EAX..EDX. */
+  cpuid(c: Cpu): void;
+  /** Time-stamp counter as a double (exact below 2^53). */
+  rdtsc(c: Cpu): number;
+}
+
+export class Cpu {
+  // ---- architectural state (plain typed arrays and numbers: save, restore, move) ----
+  /** Low and high 32-bit halves of the 16 general registers. */
+  readonly lo = new Int32Array(16);
+  readonly hi = new Int32Array(16);
+  /** RIP as a signed double (canonical addresses are exact). */
+  rip = 0;
+  /** Materialized RFLAGS bits (all of them when fop is None; the non-arithmetic ones otherwise). */
+  flags = 2;
+  // Lazy-flag record (flags.ts).
+  fop: FOp = FOp.None;
+  fsz = 8;
+  fa = 0; faH = 0;
+  fb = 0; fbH = 0;
+  fr = 0; frH = 0;
+  fcf = 0;
+  fof = 0;
+  fsBase = 0;
+  gsBase = 0;
+  /** Segment selectors ES CS SS DS FS GS (flat in long mode: remembered, not enforced). */
+  readonly sreg = new Uint16Array(6);
+  /** XMM0-15 as 64 int32 lanes, with float views on the same bytes. */
+  readonly xmm = new Int32Array(64);
+  readonly xmmF32 = new Float32Array(this.xmm.buffer);
+  readonly xmmF64 = new Float64Array(this.xmm.buffer);
+  readonly xmmU8 = new Uint8Array(this.xmm.buffer);
+  mxcsr = 0x1f80;
+  /** x87: physical registers, top-of-stack, control/status/tag words. */
+  readonly st = new Float64Array(8);
+  fpuTop = 0;
+  fcw = 0x37f;
+  fsw = 0;
+  ftw = 0xffff;
+  /** IA32_TSC_AUX (what RDTSCP returns in ECX). */
+  tscAux = 0;
+  /** CR0.TS: SSE/x87 instructions raise #NM while set (PV fpu_taskswitch). */
+  ts = false;
+
+  // ---- scratch for allocation-free handlers (not architectural) ----
+  /** High half of the last 64-bit operand read or result computed. */
+  rh = 0;
+  /** Linear address of the current instruction's memory operand (read-modify-write). */
+  eaddr = 0;
+
+  // ---- machinery ----
+  readonly m: Memory;
+  hooks: CpuHooks;
+  /** Instructions retired. */
+  icount = 0;
+  /** Set by a hook (or another caller) to make run() return after the current block. */
+  stop = false;
+  private readonly blockTable: (Block | undefined)[] = new Array(1 << BLOCK_TABLE_BITS).fill(undefined);
+  private readonly frameBlocks = new Map<number, Block[]>();
+
+  constructor(ram: Uint8Array, translator: Translator, hooks: CpuHooks) {
+    this.m = new Memory(ram, translator);
+    this.hooks = hooks;
+    this.m.onCodeWrite = (frame) => this.invalidateFrame(frame);
+  }
+
+  /** Run up to `budget` instructions (a block is never split); returns instructions retired. */
+  run(budget: number): number {
+    const start = this.icount;
+    const end = start + budget;
+    this.stop = false;
+    while (this.icount < end && !this.stop) {
+      let b: Block;
+      try {
+        b = this.lookup();
+      } catch (e) {
+        this.fault(e);
+        continue;
+      }
+      const ins = b.instrs;
+      const n = ins.length;
+      let k = 0;
+      try {
+        for (; k < n; k++) {
+          const i = ins[k];
+          this.rip = i.next; // branches overwrite it; faults rewind it below
+          i.exec(this, i);
+        }
+        this.icount += n;
+      } catch (e) {
+        // Faults report the faulting instruction; traps (INT3) the one after it.
+        const trap = e instanceof CpuFault && e.vector === 3;
+        this.rip = trap ? ins[k].next : ins[k].rip;
+        this.icount += trap ? k + 1 : k;
+        this.fault(e);
+      }
+    }
+    return this.icount - start;
+  }
+
+  private fault(e: unknown): void {
+    if (e instanceof CpuFault) this.hooks.fault(this, e);
+    else throw e;
+  }
+
+  private lookup(): Block {
+    const rip = this.rip;
+    const phys = this.m.fetchOffset(rip);
+    const h = (Math.imul(phys, 0x9e3779b1) >>> (32 - BLOCK_TABLE_BITS)) & BLOCK_TABLE_MASK;
+    const b = this.blockTable[h];
+    if (b !== undefined && b.phys === phys && b.rip === rip && b.valid) return b;
+    const nb = decodeBlock(this, rip);
+    this.blockTable[h] = nb;
+    for (const f of nb.frames) {
+      let list = this.frameBlocks.get(f);
+      if (list === undefined) this.frameBlocks.set(f, (list = []));
+      list.push(nb);
+      this.m.markCodeFrame(f);
+    }
+    return nb;
+  }
+
+  /** Drop decoded code of a RAM frame (it is being written). */
+  invalidateFrame(frame: number): void {
+    const list = this.frameBlocks.get(frame);
+    if (list === undefined) return;
+    for (const b of list) b.valid = false;
+    this.frameBlocks.delete(frame);
+  }
+
+  /** Drop all decoded code (e.g. a new address space whose mappings differ). */
+  invalidateAll(): void {
+    for (const list of this.frameBlocks.values()) for (const b of list) b.valid = false;
+    this.frameBlocks.clear();
+    this.m.codeFrame.fill(0);
+    this.blockTable.fill(undefined);
+  }
+
+  // ---- register helpers for hosts and tests (not the hot path) ----
+
+  getReg64(r: number): bigint {
+    return (BigInt(this.hi[r]) << 32n) | BigInt(this.lo[r] >>> 0);
+  }
+
+  setReg64(r: number, v: bigint): void {
+    this.lo[r] = Number(BigInt.asIntN(32, v));
+    this.hi[r] = Number(BigInt.asIntN(32, v >> 32n));
+  }
+
+  /** Register as a signed double: exact for addresses and small values. */
+  getRegNum(r: number): number {
+    return this.hi[r] * 4294967296 + (this.lo[r] >>> 0);
+  }
+
+  /** Store a double (an address or a small signed value) into a register. */
+  setRegNum(r: number, v: number): void {
+    this.lo[r] = v | 0; // ToInt32 keeps the low 32 bits of an exact integer
+    this.hi[r] = Math.floor(v / 4294967296) | 0;
+  }
+}

@@ -1,0 +1,229 @@
+// Guest-linear memory access through a software TLB.
+//
+// Linear addresses are carried as signed doubles: canonical x86-64 addresses are 48-bit
+// sign-extended, so a double holds them exactly and address arithmetic stays in plain numbers.
+// Each TLB entry maps a linear page to the byte offset of its frame in `ram` (a domain's RAM
+// buffer, hypervisor frames included). Read, write and fetch have separate entries so that a
+// frame holding decoded code never gets a write entry: writes to it take the slow path, which
+// tells the code cache to drop that frame's blocks (Linux rewrites its own text at boot).
+
+import { CpuFault, hex64, gpFault } from './fault.js';
+
+export const enum Access {
+  Read = 0,
+  Write = 1,
+  Exec = 2,
+}
+
+export interface Translator {
+  /**
+   * The byte offset in RAM of the 4 KiB frame backing the linear page `page` (page-aligned,
+   * canonical) for `access`; throws a CpuFault (#PF) when the mapping does not allow it.
+   */
+  translate(page: number, access: Access): number;
+}
+
+const TLB_BITS = 12;
+const TLB_SIZE = 1 << TLB_BITS;
+const TLB_MASK = TLB_SIZE - 1;
+const CANONICAL_LIMIT = 0x800000000000; // 2^47
+
+export class Memory {
+  readonly dv: DataView;
+  // NaN never compares equal: an empty entry.
+  readonly tagR = new Float64Array(TLB_SIZE).fill(NaN);
+  readonly offR = new Int32Array(TLB_SIZE);
+  readonly tagW = new Float64Array(TLB_SIZE).fill(NaN);
+  readonly offW = new Int32Array(TLB_SIZE);
+  readonly tagX = new Float64Array(TLB_SIZE).fill(NaN);
+  readonly offX = new Int32Array(TLB_SIZE);
+  /** 1 for each RAM frame that has decoded code in the code cache. */
+  readonly codeFrame: Uint8Array;
+  /** Called (with the frame number) before the first write to a frame holding code. */
+  onCodeWrite: (frame: number) => void = () => {};
+  /** Second half of the last rd64 (the low half is its return value): keeps rd64 allocation-free. */
+  hi = 0;
+
+  constructor(
+    readonly ram: Uint8Array,
+    public translator: Translator,
+  ) {
+    this.dv = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
+    this.codeFrame = new Uint8Array(Math.ceil(ram.byteLength / 4096));
+  }
+
+  flush(): void {
+    this.tagR.fill(NaN);
+    this.tagW.fill(NaN);
+    this.tagX.fill(NaN);
+  }
+
+  flushPage(a: number): void {
+    const lo = a >>> 0;
+    const i = (lo >>> 12) & TLB_MASK;
+    const page = a - (lo & 0xfff);
+    if (this.tagR[i] === page) this.tagR[i] = NaN;
+    if (this.tagW[i] === page) this.tagW[i] = NaN;
+    if (this.tagX[i] === page) this.tagX[i] = NaN;
+  }
+
+  /** The decoder found code in this frame: from now on writes to it must be seen. */
+  markCodeFrame(frame: number): void {
+    if (this.codeFrame[frame]) return;
+    this.codeFrame[frame] = 1;
+    const base = frame * 4096;
+    for (let i = 0; i < TLB_SIZE; i++) if (this.offW[i] === base) this.tagW[i] = NaN;
+  }
+
+  // ---- fast paths: one truncation, one compare, one typed-array access ----
+
+  rd8(a: number): number {
+    const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
+    if (this.tagR[i] === a - o) return this.ram[this.offR[i] + o];
+    return this.slowRead(a, 1);
+  }
+  rd16(a: number): number {
+    const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
+    if (this.tagR[i] === a - o && o <= 0xffe) return this.dv.getUint16(this.offR[i] + o, true);
+    return this.slowRead(a, 2);
+  }
+  /** Signed 32-bit result (registers hold int32 halves). */
+  rd32(a: number): number {
+    const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
+    if (this.tagR[i] === a - o && o <= 0xffc) return this.dv.getInt32(this.offR[i] + o, true);
+    return this.slowRead(a, 4) | 0;
+  }
+  /** Low half returned, high half left in this.hi. */
+  rd64(a: number): number {
+    const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
+    if (this.tagR[i] === a - o && o <= 0xff8) {
+      const off = this.offR[i] + o;
+      this.hi = this.dv.getInt32(off + 4, true);
+      return this.dv.getInt32(off, true);
+    }
+    const l = this.slowRead(a, 4) | 0;
+    this.hi = this.slowRead(a + 4, 4) | 0;
+    return l;
+  }
+
+  wr8(a: number, v: number): void {
+    const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
+    if (this.tagW[i] === a - o) this.ram[this.offW[i] + o] = v;
+    else this.slowWrite(a, v, 1);
+  }
+  wr16(a: number, v: number): void {
+    const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
+    if (this.tagW[i] === a - o && o <= 0xffe) this.dv.setUint16(this.offW[i] + o, v, true);
+    else this.slowWrite(a, v, 2);
+  }
+  wr32(a: number, v: number): void {
+    const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
+    if (this.tagW[i] === a - o && o <= 0xffc) this.dv.setInt32(this.offW[i] + o, v, true);
+    else this.slowWrite(a, v, 4);
+  }
+  wr64(a: number, vlo: number, vhi: number): void {
+    const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
+    if (this.tagW[i] === a - o && o <= 0xff8) {
+      const off = this.offW[i] + o;
+      this.dv.setInt32(off, vlo, true);
+      this.dv.setInt32(off + 4, vhi, true);
+    } else {
+      // Both pages must be writable before either half lands (an instruction is all or nothing).
+      this.writableOffset(a);
+      this.writableOffset(a + 7);
+      this.slowWrite(a, vlo, 4);
+      this.slowWrite(a + 4, vhi, 4);
+    }
+  }
+
+  /** RAM offset of an instruction byte (fetch permission). */
+  fetchOffset(a: number): number {
+    const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
+    const page = a - o;
+    if (this.tagX[i] !== page) {
+      this.offX[i] = this.translate(page, Access.Exec);
+      this.tagX[i] = page;
+    }
+    return this.offX[i] + o;
+  }
+
+  /** RAM offset for reading byte `a` (fills the TLB). */
+  readableOffset(a: number): number {
+    const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
+    const page = a - o;
+    if (this.tagR[i] !== page) {
+      this.offR[i] = this.translate(page, Access.Read);
+      this.tagR[i] = page;
+    }
+    return this.offR[i] + o;
+  }
+
+  /** RAM offset for writing byte `a` (fills the TLB; drops code of the frame first). */
+  writableOffset(a: number): number {
+    const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
+    const page = a - o;
+    if (this.tagW[i] === page) return this.offW[i] + o;
+    const off = this.translate(page, Access.Write);
+    const frame = off >>> 12;
+    if (this.codeFrame[frame]) {
+      this.codeFrame[frame] = 0;
+      this.onCodeWrite(frame);
+    }
+    this.offW[i] = off;
+    this.tagW[i] = page;
+    return off + o;
+  }
+
+  private translate(page: number, access: Access): number {
+    if (page >= CANONICAL_LIMIT || page < -CANONICAL_LIMIT) {
+      throw gpFault(`non-canonical address ${hex64(page)}`);
+    }
+    return this.translator.translate(page, access);
+  }
+
+  private slowRead(a: number, size: number): number {
+    let v = 0;
+    for (let k = 0; k < size; k++) v += this.ram[this.readableOffset(a + k)] * 2 ** (8 * k);
+    return v;
+  }
+
+  private slowWrite(a: number, v: number, size: number): void {
+    // Probe every byte first so a page-crossing write that faults changes nothing.
+    if (size > 1) this.writableOffset(a + size - 1);
+    for (let k = 0; k < size; k++) this.ram[this.writableOffset(a + k)] = (v >>> (8 * k)) & 0xff;
+  }
+
+  // ---- bulk helpers for hosts (syscall emulation, loaders): not on the hot path ----
+
+  readBytes(a: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    for (let k = 0; k < len; ) {
+      const off = this.readableOffset(a + k);
+      const n = Math.min(len - k, 4096 - (off & 0xfff));
+      out.set(this.ram.subarray(off, off + n), k);
+      k += n;
+    }
+    return out;
+  }
+
+  writeBytes(a: number, data: Uint8Array): void {
+    for (let k = 0; k < data.length; ) {
+      const off = this.writableOffset(a + k);
+      const n = Math.min(data.length - k, 4096 - (off & 0xfff));
+      this.ram.set(data.subarray(k, k + n), off);
+      k += n;
+    }
+  }
+
+  readCString(a: number, max = 1 << 20): string {
+    const bytes: number[] = [];
+    for (let k = 0; k < max; k++) {
+      const b = this.rd8(a + k);
+      if (b === 0) break;
+      bytes.push(b);
+    }
+    return Buffer.from(bytes).toString('utf8');
+  }
+}
+
+export { CpuFault };

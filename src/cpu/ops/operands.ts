@@ -1,0 +1,116 @@
+// Operand access shared by the instruction families: registers by size, the memory operand's
+// linear address, and the ModRM "E" operand read/written by size.
+//
+// Convention: a value of 1, 2 or 4 bytes is a number in the low half (1/2-byte values
+// zero-extended, 4-byte values as int32); a 64-bit value is (low, high) with the high half
+// passed separately or left in c.rh. Writing a 4-byte register zero-extends to 64 bits.
+
+import type { Cpu } from '../cpu.js';
+import { Seg, type Instr } from '../instr.js';
+
+/** Linear address of the ModRM memory operand. */
+export function ea(c: Cpu, i: Instr): number {
+  let a = i.disp;
+  if (i.base >= 0) a += c.hi[i.base] * 4294967296 + (c.lo[i.base] >>> 0);
+  if (i.index >= 0) a += (c.hi[i.index] * 4294967296 + (c.lo[i.index] >>> 0)) * i.scale;
+  if (i.adsz === 4) a = a >>> 0 === a ? a : wrap32(a);
+  if (i.seg !== Seg.None) a += i.seg === Seg.FS ? c.fsBase : c.gsBase;
+  return a;
+}
+
+function wrap32(a: number): number {
+  return ((a % 4294967296) + 4294967296) % 4294967296;
+}
+
+export function getR8(c: Cpu, n: number): number {
+  return n < 16 ? c.lo[n] & 0xff : (c.lo[n - 16] >>> 8) & 0xff;
+}
+
+export function setR8(c: Cpu, n: number, v: number): void {
+  if (n < 16) c.lo[n] = (c.lo[n] & ~0xff) | (v & 0xff);
+  else c.lo[n - 16] = (c.lo[n - 16] & ~0xff00) | ((v & 0xff) << 8);
+}
+
+/** Register value of `sz` bytes; for sz 8 the high half is left in c.rh. */
+export function getReg(c: Cpu, r: number, sz: number): number {
+  switch (sz) {
+    case 1: return getR8(c, r);
+    case 2: return c.lo[r] & 0xffff;
+    case 4: return c.lo[r];
+    default:
+      c.rh = c.hi[r];
+      return c.lo[r];
+  }
+}
+
+export function setReg(c: Cpu, r: number, sz: number, v: number, vh: number): void {
+  switch (sz) {
+    case 1: setR8(c, r, v); break;
+    case 2: c.lo[r] = (c.lo[r] & ~0xffff) | (v & 0xffff); break;
+    case 4: c.lo[r] = v; c.hi[r] = 0; break;
+    default: c.lo[r] = v; c.hi[r] = vh;
+  }
+}
+
+/** Read memory of `sz` bytes at a; for sz 8 the high half goes to c.rh. */
+export function readMem(c: Cpu, a: number, sz: number): number {
+  switch (sz) {
+    case 1: return c.m.rd8(a);
+    case 2: return c.m.rd16(a);
+    case 4: return c.m.rd32(a);
+    default: {
+      const l = c.m.rd64(a);
+      c.rh = c.m.hi;
+      return l;
+    }
+  }
+}
+
+export function writeMem(c: Cpu, a: number, sz: number, v: number, vh: number): void {
+  switch (sz) {
+    case 1: c.m.wr8(a, v); break;
+    case 2: c.m.wr16(a, v); break;
+    case 4: c.m.wr32(a, v); break;
+    default: c.m.wr64(a, v, vh);
+  }
+}
+
+/** Read the E operand; a memory operand's address is kept in c.eaddr for writeE. */
+export function readE(c: Cpu, i: Instr, sz: number): number {
+  if (i.mod === 3) return getReg(c, i.rm, sz);
+  c.eaddr = ea(c, i);
+  return readMem(c, c.eaddr, sz);
+}
+
+/** Write the E operand (after readE for read-modify-write, or after setEaddr). */
+export function writeE(c: Cpu, i: Instr, sz: number, v: number, vh: number): void {
+  if (i.mod === 3) setReg(c, i.rm, sz, v, vh);
+  else writeMem(c, c.eaddr, sz, v, vh);
+}
+
+/** Write-only E operand: computes the address itself. */
+export function storeE(c: Cpu, i: Instr, sz: number, v: number, vh: number): void {
+  if (i.mod === 3) setReg(c, i.rm, sz, v, vh);
+  else writeMem(c, ea(c, i), sz, v, vh);
+}
+
+export const MASK = [0, 0xff, 0xffff, 0, -1, 0, 0, 0, -1];
+
+/** Sign-extend a value of `sz` bytes into an int32 (4-byte values unchanged). */
+export function sext(v: number, sz: number): number {
+  return sz === 1 ? (v << 24) >> 24 : sz === 2 ? (v << 16) >> 16 : v | 0;
+}
+
+/** 64-bit value as a signed double (exact for |v| < 2^53; addresses and counters). */
+export function toNum(lo: number, hi: number): number {
+  return hi * 4294967296 + (lo >>> 0);
+}
+
+export function regNum(c: Cpu, r: number): number {
+  return c.hi[r] * 4294967296 + (c.lo[r] >>> 0);
+}
+
+export function setRegNum(c: Cpu, r: number, v: number): void {
+  c.lo[r] = v | 0;
+  c.hi[r] = Math.floor(v / 4294967296) | 0;
+}

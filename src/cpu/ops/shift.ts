@@ -1,0 +1,321 @@
+// Shifts and rotates: group 2 (ROL ROR RCL RCR SHL SHR SAL SAR), SHLD, SHRD.
+
+import type { Cpu } from '../cpu.js';
+import { Reg } from '../regs.js';
+import { FOp, getCF, getFlags, setFlags, signOf, CF, OF } from '../flags.js';
+import type { Handler, Instr } from '../instr.js';
+import { OpF, def, defPick } from '../optable.js';
+import { MASK, getReg, readE, writeE } from './operands.js';
+
+/** Record a shift result: SF/ZF/PF from the result, CF and OF given, AF 0. */
+function shiftFlags(c: Cpu, sz: number, r: number, rH: number, cf: number, of: number): void {
+  c.fop = FOp.Shift;
+  c.fsz = sz;
+  c.fr = r;
+  c.frH = rH;
+  c.fa = 0; c.faH = 0; c.fb = 0; c.fbH = 0;
+  c.fcf = cf;
+  c.fof = of;
+}
+
+/** Rotates change only CF and OF. */
+function rotFlags(c: Cpu, cf: number, of: number): void {
+  const f = getFlags(c) & ~(CF | OF);
+  setFlags(c, f | cf | (of << 11));
+}
+
+const bits = (sz: number) => sz * 8;
+
+/**
+ * Shift/rotate `kind` (0 ROL .. 7 SAR) of a value of sz bytes by count n (already masked).
+ * Returns the low half; the high half goes to c.rh. n is non-zero.
+ */
+export function shift(c: Cpu, kind: number, sz: number, a: number, aH: number, n: number): number {
+  if (sz === 8) return shift64(c, kind, a, aH, n);
+  const w = bits(sz);
+  const mask = MASK[sz];
+  const v = sz === 4 ? a >>> 0 : a & mask;
+  const msb = (x: number) => (x >>> (w - 1)) & 1;
+  let r: number;
+  switch (kind) {
+    case 0: { // ROL
+      const k = n % w;
+      r = k === 0 ? v : ((v << k) | (v >>> (w - k))) & mask;
+      if (sz === 4) r |= 0;
+      const cf = r & 1;
+      rotFlags(c, cf, msb(r) ^ cf);
+      return r;
+    }
+    case 1: { // ROR
+      const k = n % w;
+      r = k === 0 ? v : ((v >>> k) | (v << (w - k))) & mask;
+      if (sz === 4) r |= 0;
+      const cf = msb(r);
+      rotFlags(c, cf, msb(r) ^ ((r >>> (w - 2)) & 1));
+      return r;
+    }
+    case 2: { // RCL: rotate the (w+1)-bit quantity CF:value
+      const k = n % (w + 1);
+      let cf = getCF(c);
+      r = v;
+      for (let j = 0; j < k; j++) {
+        const out = msb(r);
+        r = ((r << 1) | cf) & mask;
+        if (sz === 4) r >>>= 0;
+        cf = out;
+      }
+      if (sz === 4) r |= 0;
+      rotFlags(c, cf, msb(r) ^ cf);
+      return r;
+    }
+    case 3: { // RCR
+      const k = n % (w + 1);
+      let cf = getCF(c);
+      r = v;
+      const of = msb(r) ^ cf;
+      for (let j = 0; j < k; j++) {
+        const out = r & 1;
+        r = ((r >>> 1) | (cf << (w - 1))) & mask;
+        if (sz === 4) r >>>= 0;
+        cf = out;
+      }
+      if (sz === 4) r |= 0;
+      rotFlags(c, cf, of);
+      return r;
+    }
+    case 4:
+    case 6: { // SHL/SAL
+      if (n >= w) {
+        const cf = n === w ? v & 1 : 0;
+        shiftFlags(c, sz, 0, 0, cf, cf); // OF undefined beyond 1
+        return 0;
+      }
+      const cf = (v >>> (w - n)) & 1;
+      r = sz === 4 ? (v << n) | 0 : (v << n) & mask;
+      shiftFlags(c, sz, r, 0, cf, msb(r) ^ cf);
+      return r;
+    }
+    case 5: { // SHR
+      if (n >= w) {
+        const cf = n === w ? msb(v) : 0;
+        shiftFlags(c, sz, 0, 0, cf, msb(v));
+        return 0;
+      }
+      const cf = (v >>> (n - 1)) & 1;
+      r = v >>> n;
+      if (sz === 4) r |= 0;
+      shiftFlags(c, sz, r, 0, cf, msb(v));
+      return r;
+    }
+    default: { // SAR
+      const sv = sz === 4 ? a | 0 : sz === 2 ? (a << 16) >> 16 : (a << 24) >> 24;
+      const k = n >= w ? w - 1 : n;
+      const cf = n >= w ? (sv >>> 31) & 1 : (sv >> (k - 1)) & 1;
+      r = (sv >> k) & mask;
+      if (sz === 4) r |= 0;
+      shiftFlags(c, sz, r, 0, cf, 0);
+      return r;
+    }
+  }
+}
+
+function shift64(c: Cpu, kind: number, lo: number, hi: number, n: number): number {
+  let rl: number, rh: number;
+  switch (kind) {
+    case 4:
+    case 6: { // SHL
+      let cf: number;
+      if (n < 32) {
+        cf = (hi >>> (32 - n)) & 1;
+        rh = (hi << n) | (n === 0 ? 0 : lo >>> (32 - n));
+        rl = lo << n;
+      } else {
+        cf = (lo >>> (64 - n)) & 1;
+        rh = lo << (n - 32);
+        rl = 0;
+      }
+      shiftFlags(c, 8, rl, rh, cf, (rh >>> 31) ^ cf);
+      c.rh = rh;
+      return rl;
+    }
+    case 5: { // SHR
+      let cf: number;
+      if (n < 32) {
+        cf = (lo >>> (n - 1)) & 1;
+        rl = (lo >>> n) | (hi << (32 - n));
+        rh = hi >>> n;
+      } else {
+        cf = n === 32 ? lo >>> 31 : (hi >>> (n - 33)) & 1;
+        rl = n === 32 ? hi : hi >>> (n - 32);
+        rh = 0;
+      }
+      rl |= 0; rh |= 0;
+      shiftFlags(c, 8, rl, rh, cf, hi >>> 31);
+      c.rh = rh;
+      return rl;
+    }
+    case 7: { // SAR
+      let cf: number;
+      if (n < 32) {
+        cf = (lo >>> (n - 1)) & 1;
+        rl = (lo >>> n) | (hi << (32 - n));
+        rh = hi >> n;
+      } else {
+        cf = n === 32 ? lo >>> 31 : (hi >>> (n - 33)) & 1;
+        rl = hi >> (n - 32);
+        rh = hi >> 31;
+      }
+      rl |= 0;
+      shiftFlags(c, 8, rl, rh, cf, 0);
+      c.rh = rh;
+      return rl;
+    }
+    default: {
+      // Rotates of 64-bit values are rare: BigInt keeps them obviously right.
+      const v = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+      const M = (1n << 64n) - 1n;
+      let r: bigint;
+      let cf: number, of: number;
+      if (kind === 0) {
+        const k = BigInt(n % 64);
+        r = ((v << k) | (v >> ((64n - k) % 64n))) & M;
+        cf = Number(r & 1n);
+        of = Number(r >> 63n) ^ cf;
+      } else if (kind === 1) {
+        const k = BigInt(n % 64);
+        r = ((v >> k) | (v << ((64n - k) % 64n))) & M;
+        cf = Number(r >> 63n);
+        of = cf ^ Number((r >> 62n) & 1n);
+      } else {
+        let carry = BigInt(getCF(c));
+        r = v;
+        const of0 = Number(r >> 63n) ^ Number(carry);
+        for (let j = 0; j < n % 65; j++) {
+          if (kind === 2) {
+            const out = r >> 63n;
+            r = ((r << 1n) | carry) & M;
+            carry = out;
+          } else {
+            const out = r & 1n;
+            r = (r >> 1n) | (carry << 63n);
+            carry = out;
+          }
+        }
+        cf = Number(carry);
+        of = kind === 2 ? Number(r >> 63n) ^ cf : of0;
+      }
+      rotFlags(c, cf, of);
+      c.rh = Number(BigInt.asIntN(32, r >> 32n));
+      return Number(BigInt.asIntN(32, r));
+    }
+  }
+}
+
+function countOf(c: Cpu, i: Instr, src: number): number {
+  const raw = src === 0 ? 1 : src === 1 ? c.lo[Reg.RCX] & 0xff : i.imm & 0xff;
+  return raw & (i.opsz === 8 ? 63 : 31);
+}
+
+function group2(src: number): Handler {
+  return (c, i) => {
+    const sz = i.opsz;
+    const a = readE(c, i, sz), aH = sz === 8 ? c.rh : 0;
+    const n = countOf(c, i, src);
+    if (n === 0) {
+      if (i.mod === 3 && sz === 4) c.hi[i.rm] = 0; // a 32-bit destination is still zero-extended
+      return;
+    }
+    const r = shift(c, i.reg & 7, sz, a, aH, n);
+    writeE(c, i, sz, r, c.rh);
+  };
+}
+
+// Fast paths for register shifts by an immediate, the common compiler output.
+function shl64ri(c: Cpu, i: Instr): void {
+  const n = i.imm & 63;
+  if (n === 0) return;
+  const r = shift64(c, 4, c.lo[i.rm], c.hi[i.rm], n);
+  c.lo[i.rm] = r;
+  c.hi[i.rm] = c.rh;
+}
+function shr64ri(c: Cpu, i: Instr): void {
+  const n = i.imm & 63;
+  if (n === 0) return;
+  const r = shift64(c, 5, c.lo[i.rm], c.hi[i.rm], n);
+  c.lo[i.rm] = r;
+  c.hi[i.rm] = c.rh;
+}
+function shl32ri(c: Cpu, i: Instr): void {
+  const n = i.imm & 31, a = c.lo[i.rm];
+  c.hi[i.rm] = 0;
+  if (n === 0) return;
+  const r = a << n;
+  c.lo[i.rm] = r;
+  shiftFlags(c, 4, r, 0, (a >>> (32 - n)) & 1, (r >>> 31) ^ ((a >>> (32 - n)) & 1));
+}
+function shr32ri(c: Cpu, i: Instr): void {
+  const n = i.imm & 31, a = c.lo[i.rm];
+  c.hi[i.rm] = 0;
+  if (n === 0) return;
+  const r = (a >>> n) | 0;
+  c.lo[i.rm] = r;
+  shiftFlags(c, 4, r, 0, (a >>> (n - 1)) & 1, a >>> 31);
+}
+
+const G2_IMM = group2(2), G2_ONE = group2(0), G2_CL = group2(1);
+defPick(0xc0, OpF.ModRM | OpF.Byte | OpF.Ib, 'group2', () => G2_IMM);
+defPick(0xc1, OpF.ModRM | OpF.Ib, 'group2', (i) => {
+  if (i.mod === 3) {
+    const k = i.reg & 7;
+    if (i.opsz === 8 && (k === 4 || k === 6)) return shl64ri;
+    if (i.opsz === 8 && k === 5) return shr64ri;
+    if (i.opsz === 4 && (k === 4 || k === 6)) return shl32ri;
+    if (i.opsz === 4 && k === 5) return shr32ri;
+  }
+  return G2_IMM;
+});
+def(0xd0, OpF.ModRM | OpF.Byte, 'group2', G2_ONE);
+def(0xd1, OpF.ModRM, 'group2', G2_ONE);
+def(0xd2, OpF.ModRM | OpF.Byte, 'group2', G2_CL);
+def(0xd3, OpF.ModRM, 'group2', G2_CL);
+
+// ---- SHLD / SHRD ----
+function shxd(left: boolean, byCl: boolean): Handler {
+  return (c, i) => {
+    const sz = i.opsz;
+    const w = sz * 8;
+    const n = (byCl ? c.lo[Reg.RCX] : i.imm) & (sz === 8 ? 63 : 31);
+    const a = readE(c, i, sz), aH = sz === 8 ? c.rh : 0;
+    if (n === 0) {
+      if (i.mod === 3 && sz === 4) c.hi[i.rm] = 0;
+      return;
+    }
+    const b = getReg(c, i.reg, sz), bH = sz === 8 ? c.rh : 0;
+    // Not hot: BigInt keeps 16/32/64-bit forms (and 16-bit counts > 16) uniform.
+    const W = BigInt(w);
+    const M = (1n << W) - 1n;
+    const dv = sz === 8 ? (BigInt(aH >>> 0) << 32n) | BigInt(a >>> 0) : BigInt(a >>> 0) & M;
+    const sv = sz === 8 ? (BigInt(bH >>> 0) << 32n) | BigInt(b >>> 0) : BigInt(b >>> 0) & M;
+    const N = BigInt(n);
+    let r: bigint, cf: number;
+    if (left) {
+      const cat = (dv << W) | sv; // dest:src, shift left, take the top w bits
+      r = ((cat << N) >> W) & M;
+      cf = Number((cat >> (2n * W - N)) & 1n);
+    } else {
+      const cat = (sv << W) | dv; // src:dest, shift right, take the low w bits
+      r = (cat >> N) & M;
+      cf = Number((cat >> (N - 1n)) & 1n);
+    }
+    const rl = Number(BigInt.asIntN(32, r & 0xffffffffn));
+    const rh = sz === 8 ? Number(BigInt.asIntN(32, r >> 32n)) : 0;
+    const lo = sz === 4 ? rl : sz === 8 ? rl : rl & MASK[sz];
+    const of = signOf(lo, rh, sz) ^ signOf(a, aH, sz);
+    shiftFlags(c, sz, lo, rh, cf, of);
+    writeE(c, i, sz, lo, rh);
+  };
+}
+def(0x1a4, OpF.ModRM | OpF.Ib, 'shld', shxd(true, false));
+def(0x1a5, OpF.ModRM, 'shld', shxd(true, true));
+def(0x1ac, OpF.ModRM | OpF.Ib, 'shrd', shxd(false, false));
+def(0x1ad, OpF.ModRM, 'shrd', shxd(false, true));
