@@ -1,8 +1,12 @@
+import type { Cpu } from './cpu.js';
 import type { Instr } from './instr.js';
 
 /** A run of decoded instructions ending at a branch, a page end or a size limit. */
 export class Block {
   valid = true;
+  /** Executions so far while interpreted; the compiled form once hot. */
+  hits = 0;
+  fn: ((c: Cpu) => void) | null = null;
   constructor(
     readonly rip: number,
     readonly phys: number,

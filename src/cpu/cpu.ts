@@ -6,6 +6,8 @@ import { FOp } from './flags.js';
 import { CpuFault } from './fault.js';
 import { Block } from './block.js';
 import { decodeBlock } from './decoder.js';
+import { compileBlock, HOT_THRESHOLD } from './compile.js';
+import type { Instr } from './instr.js';
 
 export { Reg } from './regs.js';
 export { Block } from './block.js';
@@ -57,6 +59,14 @@ export class Cpu {
   fcw = 0x37f;
   fsw = 0;
   ftw = 0xffff;
+  /**
+   * Exact 80-bit images of the x87 physical registers (mantissa low, mantissa high,
+   * sign+exponent, unused) — valid for register k when fprRaw[k] is 1: after FLD m80,
+   * FXRSTOR, an MMX write (mmN is the mantissa) or a NaN result. st[k] is then its double
+   * approximation. Written by ops/x87.ts, ops/mmx.ts, ops/fxsave.ts.
+   */
+  readonly fpr = new Int32Array(32);
+  readonly fprRaw = new Uint8Array(8);
   /** IA32_TSC_AUX (what RDTSCP returns in ECX). */
   tscAux = 0;
   /** CR0.TS: SSE/x87 instructions raise #NM while set (PV fpu_taskswitch). */
@@ -99,6 +109,20 @@ export class Cpu {
       }
       const ins = b.instrs;
       const n = ins.length;
+      const fn = b.fn;
+      if (fn !== null) {
+        try {
+          fn(this);
+          this.icount += n;
+        } catch (e) {
+          // The compiled block stored each instruction's next RIP before running it.
+          let k = 0;
+          while (k < n - 1 && ins[k].next !== this.rip) k++;
+          this.faultAt(e, ins, k);
+        }
+        continue;
+      }
+      if (++b.hits === HOT_THRESHOLD) b.fn = compileBlock(b);
       let k = 0;
       try {
         for (; k < n; k++) {
@@ -108,14 +132,19 @@ export class Cpu {
         }
         this.icount += n;
       } catch (e) {
-        // Faults report the faulting instruction; traps (INT3) the one after it.
-        const trap = e instanceof CpuFault && e.vector === 3;
-        this.rip = trap ? ins[k].next : ins[k].rip;
-        this.icount += trap ? k + 1 : k;
-        this.fault(e);
+        this.faultAt(e, ins, k);
       }
     }
     return this.icount - start;
+  }
+
+  /** Instruction k of a block raised e: rewind RIP, count what retired, deliver. */
+  private faultAt(e: unknown, ins: Instr[], k: number): void {
+    // Faults report the faulting instruction; traps (INT3) the one after it.
+    const trap = e instanceof CpuFault && e.vector === 3;
+    this.rip = trap ? ins[k].next : ins[k].rip;
+    this.icount += trap ? k + 1 : k;
+    this.fault(e);
   }
 
   private fault(e: unknown): void {

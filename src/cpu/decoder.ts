@@ -9,6 +9,8 @@ import './ops/index.js';
 
 const MAX_BLOCK = 64;
 const MAX_INSN_LEN = 15;
+/** 8-bit opcodes whose ModRM.reg selects the operation (80 C0 C6 D0 D2 F6 FE). */
+const BYTE_GROUPS = new Set([0x80, 0xc0, 0xc6, 0xd0, 0xd2, 0xf6, 0xfe]);
 
 /** Raised inside decode when the bytes end (fetch fault) or are not an instruction we know. */
 class DecodeStop {
@@ -114,7 +116,8 @@ function decodeOne(c: Cpu, rip: number): Instr {
     let reg = ((m >> 3) & 7) | ((rex & 4) << 1);
     let rm = (m & 7) | ((rex & 1) << 3);
     i.mod = mod;
-    if (fl & OpF.Byte && rex === 0 && reg >= 4 && reg < 8) reg += 12; // AH..BH = 16..19
+    // AH..BH = 16..19; in the byte groups ModRM.reg is an opcode digit, not a register.
+    if (fl & OpF.Byte && rex === 0 && reg >= 4 && reg < 8 && !BYTE_GROUPS.has(op)) reg += 12;
     i.reg = reg;
     if (mod === 3) {
       if ((fl & (OpF.Byte | OpF.RmByte)) && rex === 0 && rm >= 4 && rm < 8) rm += 12;

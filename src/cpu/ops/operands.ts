@@ -10,16 +10,22 @@ import { Seg, type Instr } from '../instr.js';
 
 /** Linear address of the ModRM memory operand. */
 export function ea(c: Cpu, i: Instr): number {
+  if (i.adsz === 4) return ea32(c, i);
   let a = i.disp;
   if (i.base >= 0) a += c.hi[i.base] * 4294967296 + (c.lo[i.base] >>> 0);
   if (i.index >= 0) a += (c.hi[i.index] * 4294967296 + (c.lo[i.index] >>> 0)) * i.scale;
-  if (i.adsz === 4) a = a >>> 0 === a ? a : wrap32(a);
   if (i.seg !== Seg.None) a += i.seg === Seg.FS ? c.fsBase : c.gsBase;
   return a;
 }
 
-function wrap32(a: number): number {
-  return ((a % 4294967296) + 4294967296) % 4294967296;
+/** 32-bit address size: only the low halves count (high ones would make the sum inexact). */
+function ea32(c: Cpu, i: Instr): number {
+  let a = i.disp;
+  if (i.base >= 0) a += c.lo[i.base] >>> 0;
+  if (i.index >= 0) a += (c.lo[i.index] >>> 0) * i.scale;
+  a >>>= 0; // exact below 2^53, and ToUint32 is the wrap modulo 2^32
+  if (i.seg !== Seg.None) a += i.seg === Seg.FS ? c.fsBase : c.gsBase;
+  return a;
 }
 
 export function getR8(c: Cpu, n: number): number {
