@@ -37,8 +37,10 @@ export class Memory {
   readonly offW = new Int32Array(TLB_SIZE);
   readonly tagX = new Float64Array(TLB_SIZE).fill(NaN);
   readonly offX = new Int32Array(TLB_SIZE);
-  /** 1 for each RAM frame that has decoded code in the code cache. */
-  readonly codeFrame: Uint8Array;
+  /** 1 for each RAM frame that has decoded code in the code cache (shared by a domain's vCPUs). */
+  codeFrame: Uint8Array;
+  /** The Memory objects (vCPUs) sharing codeFrame: each one's write entries must see code. */
+  peers: Memory[] = [this];
   /** Called (with the frame number) before the first write to a frame holding code. */
   onCodeWrite: (frame: number) => void = () => {};
   /** Second half of the last rd64 (the low half is its return value): keeps rd64 allocation-free. */
@@ -72,7 +74,15 @@ export class Memory {
     if (this.codeFrame[frame]) return;
     this.codeFrame[frame] = 1;
     const base = frame * 4096;
-    for (let i = 0; i < TLB_SIZE; i++) if (this.offW[i] === base) this.tagW[i] = NaN;
+    for (const p of this.peers) for (let i = 0; i < TLB_SIZE; i++) if (p.offW[i] === base) p.tagW[i] = NaN;
+  }
+
+  /** Make a group of vCPUs' memories share code tracking (one domain, several vCPUs). */
+  static shareCodeTracking(group: Memory[]): void {
+    for (const m of group) {
+      m.codeFrame = group[0].codeFrame;
+      m.peers = group;
+    }
   }
 
   // ---- fast paths: one truncation, one compare, one typed-array access ----

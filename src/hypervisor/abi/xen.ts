@@ -104,3 +104,45 @@ export const xencons_interface = struct('xencons_interface', [
   ['out_cons', 'u32'],
   ['out_prod', 'u32'],
 ]);
+
+/** arch-x86/xen.h: struct trap_info (set_trap_table, vcpu_guest_context). */
+export const trap_info = struct('trap_info', [
+  ['vector', 'u8'],
+  ['flags', 'u8'],
+  ['cs', 'u16'],
+  ['address', 'u64'],
+]);
+
+/** arch-x86/xen-x86_64.h: struct cpu_user_regs. */
+export const cpu_user_regs = struct('cpu_user_regs', [
+  ['r15', 'u64'], ['r14', 'u64'], ['r13', 'u64'], ['r12', 'u64'], ['rbp', 'u64'], ['rbx', 'u64'],
+  ['r11', 'u64'], ['r10', 'u64'], ['r9', 'u64'], ['r8', 'u64'], ['rax', 'u64'], ['rcx', 'u64'],
+  ['rdx', 'u64'], ['rsi', 'u64'], ['rdi', 'u64'],
+  ['error_code', 'u32'], ['entry_vector', 'u32'],
+  ['rip', 'u64'],
+  ['cs', 'u16'], ['_pad0', 'u16'], ['saved_upcall_mask', 'u8'], ['_pad1', 'u8', 3],
+  ['rflags', 'u64'], ['rsp', 'u64'],
+  ['ss', 'u16'], ['_pad2', 'u16', 3],
+  ['es', 'u16'], ['_pad3', 'u16', 3],
+  ['ds', 'u16'], ['_pad4', 'u16', 3],
+  ['fs', 'u16'], ['_pad5', 'u16', 3],
+  ['gs', 'u16'], ['_pad6', 'u16', 3],
+]);
+
+/** arch-x86/xen.h: struct vcpu_guest_context (x86-64 guest view). */
+export const vcpu_guest_context = struct('vcpu_guest_context', [
+  ['fpu_ctxt', 'u8', 512],
+  ['flags', 'u64'],
+  ['user_regs', cpu_user_regs],
+  ['trap_ctxt', trap_info, 256],
+  ['ldt_base', 'u64'], ['ldt_ents', 'u64'],
+  ['gdt_frames', 'u64', 16], ['gdt_ents', 'u64'],
+  ['kernel_ss', 'u64'], ['kernel_sp', 'u64'],
+  ['ctrlreg', 'u64', 8],
+  ['debugreg', 'u64', 8],
+  ['event_callback_eip', 'u64'],
+  ['failsafe_callback_eip', 'u64'],
+  ['syscall_callback_eip', 'u64'],
+  ['vm_assist', 'u64'],
+  ['fs_base', 'u64'], ['gs_base_kernel', 'u64'], ['gs_base_user', 'u64'],
+]);

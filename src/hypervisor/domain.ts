@@ -1,0 +1,338 @@
+// One guest domain as the hypervisor sees it: memory, vCPUs, event channels, grant table,
+// timers, and the scheduler loop that runs its vCPUs round-robin. Runs on the domain's own
+// thread; everything dom0 needs crosses through DomainHost.
+
+import { CpuFault, UnimplementedInstruction, hex64 } from '../cpu/fault.js';
+import { Memory, Access } from '../cpu/memory.js';
+import { Reg } from '../cpu/regs.js';
+import type { CpuHooks, Cpu } from '../cpu/cpu.js';
+import { vcpu_info } from './abi/xen.js';
+import { PAGE_SIZE, type DomainMemory } from './domain_memory.js';
+import { EventChannels } from './event_channel.js';
+import { GrantTable } from './grant_table.js';
+import { emulatePrivOp, guestCpuid } from './emul_priv_op.js';
+import { hypercall } from './hypercall/index.js';
+import type { Args } from './hypercall/types.js';
+import { HYPERVISOR, MACH2PHYS_VIRT_START, HYPERVISOR_VIRT_START, HYPERVISOR_VIRT_END, VIRQ, type ShutdownReason } from './public.js';
+import { SystemClock } from './time.js';
+import { DomainCrash, deliverEvents, doIret, injectException, syscallFromUser } from './traps.js';
+import { Vcpu } from './vcpu.js';
+import type { StartOfDay } from './builder/start-of-day.js';
+import { writeU64 } from './guest_access.js';
+
+export interface DomainHost {
+  /** HYPERVISOR_console_io writes (the hypervisor log, `xm dmesg`). */
+  consoleWrite(domid: number, bytes: Uint8Array): void;
+  /** The domain ended (SCHEDOP_shutdown, a crash). */
+  onShutdown(d: Domain, reason: ShutdownReason, detail: string): void;
+  /** EVTCHNOP_bind_interdomain to a port of another domain (dom0): returns our local port or -errno. */
+  bindRemote(d: Domain, remoteDom: number, remotePort: number): number;
+  /** The guest notified an interdomain port whose other end is in `remoteDom`. */
+  sendRemote(d: Domain, remoteDom: number, remotePort: number): void;
+}
+
+export interface DomainOptions {
+  domid: number;
+  name: string;
+  uuid: Uint8Array;
+  mem: DomainMemory;
+  vcpus: number;
+  host: DomainHost;
+}
+
+/** Instructions a vCPU runs before the scheduler looks at timers and other vCPUs. */
+const SLICE = 200_000;
+
+export class Domain {
+  readonly domid: number;
+  readonly name: string;
+  readonly uuid: Uint8Array;
+  readonly mem: DomainMemory;
+  readonly dv: DataView;
+  readonly host: DomainHost;
+  readonly vcpus: Vcpu[] = [];
+  readonly evtchn: EventChannels;
+  readonly grants: GrantTable;
+  readonly clock = new SystemClock();
+  vmAssist = 0;
+  maxPages: number;
+  shutdownCode: ShutdownReason | null = null;
+  stopped = false;
+  shutdownReason: ShutdownReason | null = null;
+  yieldRequested = false;
+  timersChanged = false;
+  private readonly pinned = new Map<number, number>();
+  private readonly unknownHypercalls = new Set<number>();
+
+  constructor(o: DomainOptions) {
+    this.domid = o.domid;
+    this.name = o.name;
+    this.uuid = o.uuid;
+    this.mem = o.mem;
+    this.dv = new DataView(o.mem.sab);
+    this.host = o.host;
+    this.maxPages = o.mem.nrPages;
+    const m2pStart = MACH2PHYS_VIRT_START;
+    const m2pEnd = m2pStart + o.mem.layout.m2pFrames * PAGE_SIZE;
+    const l = o.mem.layout;
+    const walkerHooks = {
+      reserved: (page: number, access: Access) =>
+        page >= m2pStart && page < m2pEnd && access === Access.Read ? l.m2pMfnBase * PAGE_SIZE + (page - m2pStart) : -1,
+      leafFrame: (mfn: number, access: Access) => {
+        if (mfn < l.nrPages) return mfn * PAGE_SIZE;
+        if (mfn === l.sharedInfoMfn || (mfn >= l.grantMfnBase && mfn < l.grantMfnBase + l.grantFrames)) {
+          return access === Access.Exec ? -1 : mfn * PAGE_SIZE;
+        }
+        if (mfn >= l.m2pMfnBase && mfn < l.m2pMfnBase + l.m2pFrames) return access === Access.Read ? mfn * PAGE_SIZE : -1;
+        return -1;
+      },
+      tableFrame: (mfn: number) => (mfn < l.nrPages ? mfn * PAGE_SIZE : -1),
+    };
+    for (let id = 0; id < o.vcpus; id++) {
+      const v: Vcpu = new Vcpu(id, o.mem, this.cpuHooks(() => v), walkerHooks, HYPERVISOR_VIRT_START, HYPERVISOR_VIRT_END);
+      this.vcpus.push(v);
+    }
+    Memory.shareCodeTracking(this.vcpus.map((v) => v.cpu.m));
+    for (const v of this.vcpus) v.cpu.m.onCodeWrite = (frame) => this.codeWritten(frame);
+    this.evtchn = new EventChannels(o.domid, o.mem, this.vcpus, {
+      kick: (v) => { v.blocked = v.blocked && !this.wakeable(v); },
+      sendRemote: (rd, rp) => this.host.sendRemote(this, rd, rp),
+    });
+    this.grants = new GrantTable(o.mem);
+    this.initSharedFrames();
+  }
+
+  private initSharedFrames(): void {
+    const l = this.mem.layout;
+    // shared_info: every vCPU starts with events masked (shared_info_x86_64).
+    for (let id = 0; id < 32; id++) {
+      this.mem.ram[l.sharedInfoMfn * PAGE_SIZE + id * vcpu_info.size + vcpu_info.fields.evtchn_upcall_mask.offset] = 1;
+    }
+    // The read-only M2P: identity for RAM, INVALID_M2P_ENTRY (~0) for hypervisor frames.
+    const base = l.m2pMfnBase * PAGE_SIZE;
+    for (let mfn = 0; mfn < (l.m2pFrames * PAGE_SIZE) / 8; mfn++) {
+      if (mfn < l.nrPages) this.dv.setBigUint64(base + mfn * 8, BigInt(mfn), true);
+      else this.dv.setBigUint64(base + mfn * 8, 0xffffffffffffffffn, true);
+    }
+    this.clock.writeWallclock(this.mem);
+  }
+
+  private cpuHooks(vcpu: () => Vcpu): CpuHooks {
+    return {
+      syscall: (c: Cpu) => this.onSyscall(vcpu(), c),
+      fault: (_c: Cpu, f: CpuFault) => this.onFault(vcpu(), f),
+      cpuid: (_c: Cpu) => guestCpuid(vcpu()),
+      rdtsc: () => this.clock.now(),
+    };
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  /** Enter vCPU 0 at the kernel's entry point with the builder's start-of-day state. */
+  boot(sod: StartOfDay): void {
+    const v = this.vcpus[0];
+    const c = v.cpu;
+    c.setReg64(Reg.RSP, sod.rsp);
+    c.setReg64(Reg.RSI, sod.rsi);
+    c.rip = Number(BigInt.asIntN(64, sod.rip));
+    c.flags = 0x202; // IF
+    c.sreg[1] = 0xe033; // FLAT_KERNEL_CS (vcpu_x86_64)
+    c.sreg[2] = 0xe02b; // FLAT_KERNEL_SS
+    v.kernelTable = sod.l4Mfn;
+    v.kernelMode = true;
+    v.kernelSp = Number(BigInt.asIntN(64, sod.rsp));
+    v.kernelSs = 0xe02b;
+    v.loadPageTables();
+    this.pin(sod.l4Mfn, 4);
+    v.initialised = true;
+    v.online = true;
+    for (const x of this.vcpus) this.clock.writeVcpuTime(this.mem, x.vcpuInfoOff);
+  }
+
+  // ---- hypercalls and faults ----
+
+  private onSyscall(v: Vcpu, c: Cpu): void {
+    if (!v.kernelMode) {
+      this.guard(v, () => syscallFromUser(v));
+      c.stop = true;
+      return;
+    }
+    const nr = c.lo[Reg.RAX] >>> 0;
+    if (nr === HYPERVISOR.iret) {
+      this.guard(v, () => doIret(v));
+      c.stop = true;
+      return;
+    }
+    const args: Args = [Reg.RDI, Reg.RSI, Reg.RDX, Reg.R10, Reg.R8].map((r) => c.getReg64(r));
+    let r: number | bigint = 0;
+    this.guard(v, () => {
+      r = hypercall(this, v, nr, args);
+    });
+    const big = BigInt.asIntN(64, BigInt(r));
+    c.setReg64(Reg.RAX, big);
+    // A hypercall may block, shut down or change mode: let the scheduler look.
+    c.stop = true;
+  }
+
+  private onFault(v: Vcpu, f: CpuFault): void {
+    const c = v.cpu;
+    c.stop = true;
+    if (f instanceof UnimplementedInstruction) {
+      this.crash(`${f.message} in guest ${v.kernelMode ? 'kernel' : 'user'} mode (vcpu ${v.id})`);
+      return;
+    }
+    if ((f.vector === 6 || f.vector === 13) && emulatePrivOp(v, f.vector)) return;
+    if (f.vector === 14) {
+      writeU64Raw(this, v.vcpuInfoOff + vcpu_info.fields.arch.offset, f.address);
+    }
+    const withError = f.vector === 8 || (f.vector >= 10 && f.vector <= 14) || f.vector === 17;
+    if (TRACE_TRAPS) this.log(`exception ${f.vector} (${f.message}) at ${hex64(c.rip)} in ${v.kernelMode ? 'kernel' : 'user'} mode`);
+    this.guard(v, () => injectException(v, f.vector, withError ? f.errorCode : undefined));
+  }
+
+  private guard(v: Vcpu, f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof DomainCrash) {
+        this.crash(`${e.message} (vcpu ${v.id}, rip ${hex64(v.cpu.rip)})`);
+        return;
+      }
+      // A bug of ours must end this domain, never the host process and its other domains.
+      const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
+      this.crash(`internal hypervisor error at rip ${hex64(v.cpu.rip)} (vcpu ${v.id}): ${msg}`);
+    }
+  }
+
+  noteUnknownHypercall(nr: number, a: Args): void {
+    if (this.unknownHypercalls.has(nr)) return;
+    this.unknownHypercalls.add(nr);
+    this.log(`unimplemented hypercall ${nr} (args ${a.map((x) => '0x' + BigInt.asUintN(64, x).toString(16)).join(', ')}): -ENOSYS`);
+  }
+
+  log(text: string): void {
+    this.host.consoleWrite(this.domid, new TextEncoder().encode(`(XEN) d${this.domid}: ${text}\n`));
+  }
+
+  crash(detail: string): void {
+    this.log(`domain crashed: ${detail}`);
+    this.shutdown('crash', detail);
+  }
+
+  shutdown(reason: ShutdownReason, detail = ''): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.shutdownReason = reason;
+    for (const v of this.vcpus) v.cpu.stop = true;
+    this.host.onShutdown(this, reason, detail);
+  }
+
+  // ---- memory management helpers for the hypercalls ----
+
+  pin(mfn: number, level: number): number {
+    this.pinned.set(mfn, level);
+    return 0;
+  }
+  unpin(mfn: number): number {
+    return this.pinned.delete(mfn) ? 0 : -22;
+  }
+  flushAllTlbs(): void {
+    for (const v of this.vcpus) v.cpu.m.flush();
+  }
+  /** A frame was written behind the CPUs' backs: drop decoded code from it. */
+  codeWritten(frame: number): void {
+    this.vcpus[0].cpu.m.codeFrame[frame] = 0;
+    for (const v of this.vcpus) v.cpu.invalidateFrame(frame);
+  }
+  closePort(port: number): number {
+    return this.evtchn.close(port);
+  }
+  moveVcpuInfo(v: Vcpu, off: number): void {
+    // Copy the current contents (pending state, mask) to the new place, as Xen does.
+    this.mem.ram.copyWithin(off, v.vcpuInfoOff, v.vcpuInfoOff + vcpu_info.size);
+    v.vcpuInfoOff = off;
+    this.clock.writeVcpuTime(this.mem, off);
+  }
+  writeRunstate(caller: Vcpu, t: Vcpu, va: number): void {
+    // struct vcpu_runstate_info { int state; uint64 state_entry_time; uint64 time[4]; }
+    const now = Math.round(this.now());
+    const running = t.online && !t.blocked;
+    writeU64(caller, va, running ? 0 : t.online ? 1 : 3);
+    writeU64(caller, va + 8, now);
+    writeU64(caller, va + 16, t.cpuTimeNs);
+    writeU64(caller, va + 24, running ? 0 : Math.max(0, now - t.cpuTimeNs));
+    writeU64(caller, va + 32, 0);
+    writeU64(caller, va + 40, 0);
+  }
+
+  // ---- scheduling ----
+
+  private wakeable(v: Vcpu): boolean {
+    if (v.pollPorts.length) return v.pollPorts.some((p) => this.evtchn.isPending(p));
+    return v.upcallPending === 1;
+  }
+
+  /** Fire expired timers (VIRQ_TIMER) and wake vCPUs with work. Returns ns to the next deadline (or Infinity). */
+  private serviceTimers(): number {
+    const now = this.now();
+    let next = Infinity;
+    for (const v of this.vcpus) {
+      if (!v.online) continue;
+      if (v.timerDeadline >= 0 && v.timerDeadline <= now) {
+        v.timerDeadline = -1;
+        this.clock.writeVcpuTime(this.mem, v.vcpuInfoOff);
+        this.evtchn.sendVirq(v.id, VIRQ.timer);
+      }
+      if (v.periodNs > 0 && v.periodicNext <= now) {
+        v.periodicNext = now + v.periodNs;
+        this.evtchn.sendVirq(v.id, VIRQ.timer);
+      }
+      if (v.pollPorts.length && v.pollDeadline >= 0 && v.pollDeadline <= now) {
+        v.pollPorts = [];
+        v.pollDeadline = -1;
+        v.blocked = false;
+      }
+      if (v.blocked && this.wakeable(v)) {
+        v.blocked = false;
+        v.pollPorts = [];
+      }
+      if (v.timerDeadline >= 0) next = Math.min(next, v.timerDeadline - now);
+      if (v.periodNs > 0) next = Math.min(next, v.periodicNext - now);
+      if (v.pollDeadline >= 0) next = Math.min(next, v.pollDeadline - now);
+    }
+    return next;
+  }
+
+  /**
+   * Run the vCPUs for up to `maxMs` of wall time. Returns 'stopped' when the domain ended,
+   * 'idle' with the ns until the next timer when every vCPU is blocked, 'busy' otherwise.
+   */
+  runFor(maxMs: number): { state: 'stopped' | 'idle' | 'busy'; idleNs: number } {
+    const end = performance.now() + maxMs;
+    while (!this.stopped) {
+      const next = this.serviceTimers();
+      let ran = false;
+      for (const v of this.vcpus) {
+        if (!v.online || v.blocked || this.stopped) continue;
+        ran = true;
+        this.guard(v, () => deliverEvents(v));
+        if (this.stopped) break;
+        const t0 = performance.now();
+        v.cpu.run(SLICE);
+        v.cpuTimeNs += Math.round((performance.now() - t0) * 1e6);
+      }
+      if (!ran) return { state: 'idle', idleNs: next };
+      if (performance.now() >= end) return { state: 'busy', idleNs: 0 };
+    }
+    return { state: 'stopped', idleNs: 0 };
+  }
+}
+
+/** TSXEN_TRACE_TRAPS=1 logs every exception bounced to the guest (debugging a boot). */
+const TRACE_TRAPS = process.env.TSXEN_TRACE_TRAPS === '1';
+
+function writeU64Raw(d: Domain, off: number, value: number): void {
+  d.dv.setBigUint64(off, BigInt.asUintN(64, BigInt(value)), true);
+}

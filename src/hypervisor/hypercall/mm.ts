@@ -1,0 +1,159 @@
+// Page-table hypercalls (xen/arch/x86/mm.c do_mmu_update, do_mmuext_op, do_update_va_mapping).
+// MFNs are domain-local, so a guest can only ever name its own frames; updates are checked
+// to stay inside the domain (frames beyond RAM: shared_info and grant frames only). The guest's
+// TLBs are flushed after every change: coarser than Xen, never stale.
+
+import { EFAULT, EINVAL, ENOSYS, EPERM } from '../errno.js';
+import { readBig, readI64, readU32, writeU32 } from '../guest_access.js';
+import { linear48, pageIndex } from '../../mmu/pte.js';
+import type { Domain } from '../domain.js';
+import type { Vcpu } from '../vcpu.js';
+import { sarg, uarg, type HypercallFn } from './types.js';
+
+const MMU_NORMAL_PT_UPDATE = 0;
+const MMU_MACHPHYS_UPDATE = 1;
+const MMU_PT_UPDATE_PRESERVE_AD = 2;
+const PTE_A = 0x20n, PTE_D = 0x40n, PTE_P = 1n, PTE_RW = 2n;
+const FRAME_MASK = 0x000ffffffffff000n;
+
+/** Check a new PTE value: it may only map this domain's frames (hypervisor frames read-only except shared_info/grants). */
+function checkPte(d: Domain, val: bigint): boolean {
+  if ((val & PTE_P) === 0n) return true;
+  const mfn = Number((val & FRAME_MASK) >> 12n);
+  if (d.mem.isRam(mfn)) return true;
+  const l = d.mem.layout;
+  if (mfn === l.sharedInfoMfn) return true;
+  if (mfn >= l.grantMfnBase && mfn < l.grantMfnBase + l.grantFrames) return true;
+  if (mfn >= l.m2pMfnBase && mfn < l.m2pMfnBase + l.m2pFrames) return (val & PTE_RW) === 0n;
+  return false;
+}
+
+function writePte(d: Domain, maddr: number, val: bigint, preserveAd: boolean): number {
+  const mfn = Math.floor(maddr / 4096);
+  if (!d.mem.isRam(mfn) || maddr % 8 !== 0) return -EINVAL;
+  if (!checkPte(d, val)) return -EINVAL;
+  const dv = d.dv;
+  if (preserveAd) {
+    const old = dv.getBigUint64(maddr, true);
+    val = (val & ~(PTE_A | PTE_D)) | (old & (PTE_A | PTE_D));
+  }
+  dv.setBigUint64(maddr, BigInt.asUintN(64, val), true);
+  return 0;
+}
+
+export const mmu_update: HypercallFn = (d, v, a) => {
+  const reqs = sarg(a[0]);
+  const count = uarg(a[1]);
+  const doneVa = sarg(a[2]);
+  let done = 0;
+  let rc = 0;
+  for (; done < count; done++) {
+    const ptr = readBig(v, reqs + done * 16);
+    const val = readBig(v, reqs + done * 16 + 8);
+    const cmd = Number(ptr & 3n);
+    const maddr = Number(ptr & ~7n);
+    if (cmd === MMU_NORMAL_PT_UPDATE || cmd === MMU_PT_UPDATE_PRESERVE_AD) {
+      rc = writePte(d, maddr, val, cmd === MMU_PT_UPDATE_PRESERVE_AD);
+    } else if (cmd === MMU_MACHPHYS_UPDATE) {
+      // The M2P is identity for a domain-local machine; accept only what keeps it so.
+      rc = Number(ptr >> 12n) === Number(val) ? 0 : -EINVAL;
+    } else rc = -ENOSYS;
+    if (rc) break;
+  }
+  d.flushAllTlbs();
+  if (doneVa !== 0) writeU32(v, doneVa, done);
+  return rc;
+};
+
+/** Machine address of the L1 entry mapping `va` in the vCPU's current tables, or -1. */
+function l1EntryFor(d: Domain, v: Vcpu, va: number): number {
+  const u = linear48(va);
+  let table = v.walker.cr3 * 4096;
+  for (let level = 4; level > 1; level--) {
+    const eo = table + pageIndex(u, level) * 8;
+    const lo = d.dv.getUint32(eo, true);
+    const hi = d.dv.getUint32(eo + 4, true);
+    if ((lo & 1) === 0 || (lo & 0x80) !== 0) return -1;
+    const mfn = (hi & 0xfffff) * 1048576 + (lo >>> 12);
+    if (!d.mem.isRam(mfn)) return -1;
+    table = mfn * 4096;
+  }
+  return table + pageIndex(u, 1) * 8;
+}
+
+export const update_va_mapping: HypercallFn = (d, v, a) => {
+  const va = sarg(a[0]);
+  const val = a[1];
+  const flags = uarg(a[2]);
+  const eo = l1EntryFor(d, v, va);
+  if (eo < 0) return -EINVAL;
+  const rc = writePte(d, eo, val, false);
+  if (rc) return rc;
+  // UVMF_NONE/TLB_FLUSH/INVLPG, LOCAL or ALL or a vCPU mask: everything is flushed here.
+  void flags;
+  d.flushAllTlbs();
+  return 0;
+};
+
+export const mmuext_op: HypercallFn = (d, v, a) => {
+  const ops = sarg(a[0]);
+  const count = uarg(a[1]);
+  const doneVa = sarg(a[2]);
+  let done = 0;
+  let rc = 0;
+  for (; done < count && rc === 0; done++) {
+    const op = ops + done * 24;
+    const cmd = readU32(v, op);
+    const arg1 = readI64(v, op + 8);
+    switch (cmd) {
+      case 0: case 1: case 2: case 3: // MMUEXT_PIN_L1..L4_TABLE
+        rc = d.mem.isRam(arg1) ? d.pin(arg1, cmd + 1) : -EINVAL;
+        break;
+      case 4: // MMUEXT_UNPIN_TABLE
+        rc = d.unpin(arg1);
+        break;
+      case 5: // MMUEXT_NEW_BASEPTR
+        if (!d.mem.isRam(arg1)) { rc = -EINVAL; break; }
+        v.kernelTable = arg1;
+        if (v.kernelMode) v.loadPageTables();
+        break;
+      case 15: // MMUEXT_NEW_USER_BASEPTR
+        if (arg1 !== 0 && !d.mem.isRam(arg1)) { rc = -EINVAL; break; }
+        v.userTable = arg1;
+        if (!v.kernelMode) v.loadPageTables();
+        break;
+      case 6: case 8: case 10: // TLB_FLUSH_LOCAL / MULTI / ALL
+      case 7: case 9: case 11: // INVLPG_LOCAL / MULTI / ALL
+        d.flushAllTlbs();
+        break;
+      case 12: case 20: // FLUSH_CACHE(_GLOBAL): no caches
+        break;
+      case 13: { // MMUEXT_SET_LDT { linear_addr; nr_ents }
+        const ents = readU32(v, op + 16);
+        if (ents > 8192 || arg1 % 4096 !== 0) rc = -EINVAL;
+        else { v.ldtBase = arg1; v.ldtEnts = ents; }
+        break;
+      }
+      case 16: // MMUEXT_CLEAR_PAGE
+        if (!d.mem.isRam(arg1)) rc = -EINVAL;
+        else { d.mem.ram.fill(0, arg1 * 4096, arg1 * 4096 + 4096); d.codeWritten(arg1); }
+        break;
+      case 17: { // MMUEXT_COPY_PAGE { mfn dst; src_mfn }
+        const src = readI64(v, op + 16);
+        if (!d.mem.isRam(arg1) || !d.mem.isRam(src)) rc = -EINVAL;
+        else { d.mem.ram.copyWithin(arg1 * 4096, src * 4096, src * 4096 + 4096); d.codeWritten(arg1); }
+        break;
+      }
+      case 18: case 19: // MARK/UNMARK_SUPER: superpages not offered
+        rc = -ENOSYS;
+        break;
+      default:
+        rc = -ENOSYS;
+    }
+    if (rc) break;
+  }
+  if (doneVa !== 0) writeU32(v, doneVa, done);
+  return rc;
+};
+
+export { EFAULT, EPERM };

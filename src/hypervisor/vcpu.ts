@@ -1,0 +1,118 @@
+// A PV vCPU: the interpreter plus what Xen keeps per vCPU for a 64-bit PV guest
+// (xen/arch/x86/include/asm/domain.h struct pv_vcpu): guest kernel/user mode with their page
+// tables and GS bases, the kernel stack for entries from user mode, the trap table and
+// callbacks, where its vcpu_info lives, its timer and run state.
+
+import { Cpu, type CpuHooks } from '../cpu/cpu.js';
+import { PageWalker } from '../mmu/pagewalk.js';
+import { vcpu_info, shared_info } from './abi/xen.js';
+import { PAGE_SIZE, type DomainMemory } from './domain_memory.js';
+
+export interface TrapInfo {
+  /** Bit 2: disable events on entry (TI_GET_IF); bits 0-1: DPL for software INT. */
+  flags: number;
+  cs: number;
+  /** Handler address (signed double); 0 = none. */
+  address: number;
+}
+
+export class Vcpu {
+  readonly cpu: Cpu;
+  readonly walker: PageWalker;
+  kernelMode = true;
+  /** MFNs of the kernel and user L4 tables (guest_table, guest_table_user); 0 = none. */
+  kernelTable = 0;
+  userTable = 0;
+  kernelSs = 0;
+  kernelSp = 0;
+  gsBaseKernel = 0;
+  gsBaseUser = 0;
+  readonly trapTable: TrapInfo[] = Array.from({ length: 256 }, () => ({ flags: 0, cs: 0, address: 0 }));
+  eventCallback = 0;
+  failsafeCallback = 0;
+  syscallCallback = 0;
+  /** VGCF_* flags that matter at run time (syscall/failsafe disable events). */
+  callbackFlags = 0;
+  /** Byte offset of this vCPU's vcpu_info in domain memory. */
+  vcpuInfoOff: number;
+  /** Context loaded (vcpu 0 by the builder, others by VCPUOP_initialise). */
+  initialised = false;
+  online = false;
+  blocked = false;
+  /** Next periodic-timer expiry (ns of system time) when periodNs > 0. */
+  periodicNext = 0;
+  /** Single-shot timer deadline in ns of system time, or -1. */
+  timerDeadline = -1;
+  periodNs = 0;
+  /** Ports this vCPU waits on in SCHEDOP_poll (empty when not polling). */
+  pollPorts: number[] = [];
+  pollDeadline = -1;
+  /** Guest address of its registered runstate area, or 0. */
+  runstateArea = 0;
+  /** Debug registers DR0-DR7 (set_debugreg). */
+  readonly debugreg = [0, 0, 0, 0, 0, 0, 0xffff0ff0, 0x400];
+  ldtBase = 0;
+  ldtEnts = 0;
+  gdtFrames: number[] = [];
+  gdtEntries = 0;
+  iopl = 0;
+  /** Time this vCPU ran (ns), for xm list/vcpu-list. */
+  cpuTimeNs = 0;
+
+  constructor(
+    readonly id: number,
+    readonly mem: DomainMemory,
+    hooks: CpuHooks,
+    walkerHooks: ConstructorParameters<typeof PageWalker>[1],
+    reservedStart: number,
+    reservedEnd: number,
+  ) {
+    this.walker = new PageWalker(mem.ram, walkerHooks, reservedStart, reservedEnd);
+    // Xen forces _PAGE_USER on 64-bit PV guest entries; kernel/user separation is by page tables.
+    this.walker.checkUser = false;
+    this.cpu = new Cpu(mem.ram, this.walker, hooks);
+    this.vcpuInfoOff = mem.layout.sharedInfoMfn * PAGE_SIZE + shared_info.fields.vcpu_info.offset + id * vcpu_info.size;
+  }
+
+  // ---- vcpu_info fields the hypervisor touches on every event delivery ----
+  get upcallPending(): number {
+    return this.mem.ram[this.vcpuInfoOff + vcpu_info.fields.evtchn_upcall_pending.offset];
+  }
+  set upcallPending(v: number) {
+    this.mem.ram[this.vcpuInfoOff + vcpu_info.fields.evtchn_upcall_pending.offset] = v;
+  }
+  get upcallMask(): number {
+    return this.mem.ram[this.vcpuInfoOff + vcpu_info.fields.evtchn_upcall_mask.offset];
+  }
+  set upcallMask(v: number) {
+    this.mem.ram[this.vcpuInfoOff + vcpu_info.fields.evtchn_upcall_mask.offset] = v;
+  }
+
+  /** vcpu_info.arch.cr2 (the last page-fault address). */
+  cr2(): number {
+    const o = this.vcpuInfoOff + vcpu_info.fields.arch.offset;
+    const dv = new DataView(this.mem.sab);
+    return dv.getUint32(o, true) + dv.getInt32(o + 4, true) * 4294967296;
+  }
+
+  /** Switch between guest kernel and guest user mode (Xen's toggle_guest_mode). */
+  toggleGuestMode(): void {
+    const c = this.cpu;
+    if (this.kernelMode) {
+      this.gsBaseKernel = c.gsBase;
+      c.gsBase = this.gsBaseUser;
+    } else {
+      this.gsBaseUser = c.gsBase;
+      c.gsBase = this.gsBaseKernel;
+    }
+    this.kernelMode = !this.kernelMode;
+    this.walker.userMode = !this.kernelMode;
+    this.loadPageTables();
+  }
+
+  /** Point the walker at the active mode's L4 and flush the TLB (a CR3 write). */
+  loadPageTables(): void {
+    this.walker.cr3 = this.kernelMode ? this.kernelTable : this.userTable;
+    this.cpu.m.flush();
+  }
+}
