@@ -46,7 +46,11 @@ export function guestCpuid(v: Vcpu): void {
     return;
   }
   defaultCpuid(c);
-  if (leaf === 1) c.lo[1] |= 1 << 31; // hypervisor present
+  if (leaf === 1) {
+    c.lo[1] |= 1 << 31; // hypervisor present
+    // Xen's PV policy hides PSE and PSE36 (no superpages in PV page tables) and MTRR.
+    c.lo[2] &= ~((1 << 3) | (1 << 17) | (1 << 12));
+  }
 }
 
 function setEdxEax(v: Vcpu, x: bigint): void {
