@@ -193,6 +193,16 @@ function build(mem: DomainMemory, input: StartOfDayInput): StartOfDay {
   alloc.virtEnd = virtPgtabEnd;
   alloc.pfnEnd = va2pfn(virtPgtabEnd);
 
+  // An initrd the kernel takes by PFN (MOD_START_PFN note, as Linux has) goes after the
+  // initial mapping, unmapped; mod_len is then the page-rounded size (xc_dom_build_image).
+  if (input.ramdisk && k.unmappedInitrd) {
+    const seg = alloc.segment('ramdisk', undefined, BigInt(input.ramdisk.length));
+    ram.set(input.ramdisk, seg.pfn * PAGE_SIZE);
+    flags |= SIF_MOD_START_PFN;
+    modStart = BigInt(seg.pfn);
+    modLen = BigInt(seg.pages * PAGE_SIZE);
+  }
+
   // INIT_P2M: the list plus its own page tables after everything else.
   let p2mVaddr: bigint;
   let p2mFirstPfn = 0, p2mFrames = 0;
