@@ -8,13 +8,14 @@ import type { DomainMemory } from './domain_memory.js';
 import { PAGE_SIZE } from './domain_memory.js';
 
 export class SystemClock {
-  private readonly origin = process.hrtime.bigint();
+  private readonly origin = performance.now();
   /** Host wall time (ns since the epoch) at system time 0. */
   readonly wallAtZeroNs = BigInt(Date.now()) * 1_000_000n;
 
   /** Nanoseconds since the domain started (a double: exact for 104 days). */
   now(): number {
-    return Number(process.hrtime.bigint() - this.origin); // integer ns
+    // performance.now() has sub-microsecond resolution and no BigInt on this frequent path.
+    return Math.floor((performance.now() - this.origin) * 1e6);
   }
 
   /** Publish the wallclock into shared_info (version odd while updating). */
