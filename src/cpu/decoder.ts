@@ -6,6 +6,7 @@ import { CpuFault, UnimplementedInstruction, hexBytes, hex64 } from './fault.js'
 import { Instr, NO_REG, Pfx, Seg, type Handler } from './instr.js';
 import { OPS, OpF, TERMINATORS } from './optable.js';
 import './ops/index.js';
+import { lockable } from './ops/atomic.js';
 
 const MAX_BLOCK = 64;
 const MAX_INSN_LEN = 15;
@@ -52,6 +53,11 @@ class Fetcher {
 
 const fetcher = new Fetcher();
 
+/** Placeholder handler while an Instr is being decoded (never executed: decode sets the real one). */
+const UNDECODED: Handler = () => {
+  throw new CpuFault(6, 0, 0, 'executed an instruction that was never decoded');
+};
+
 function raiser(f: CpuFault): Handler {
   return () => {
     throw f;
@@ -63,7 +69,7 @@ function decodeOne(c: Cpu, rip: number): Instr {
   const F = fetcher;
   F.start = rip;
   F.pos = rip;
-  const i = new Instr(raiser(new CpuFault(6, 0, 0, 'undecoded')));
+  const i = new Instr(UNDECODED);
   i.rip = rip;
   let rex = 0;
   let opsz16 = false;
@@ -150,7 +156,7 @@ function decodeOne(c: Cpu, rip: number): Instr {
     if (fl & OpF.Grp5) {
       const r = (m >> 3) & 7;
       if (r >= 2 && r <= 5) i.opsz = 8;
-      else if (r === 6) i.opsz = opsz16 ? 2 : 8;
+      else if (r === 6) i.opsz = opsz16 && !rexW ? 2 : 8; // REX.W wins over 66
     }
   }
   let grp3imm = false;
@@ -198,7 +204,8 @@ function decodeOne(c: Cpu, rip: number): Instr {
     const bytes = c.m.readBytes(rip, i.len);
     throw new DecodeStop(new UnimplementedInstruction(bytes, rip, `${e.name} (form not implemented)`));
   }
-  i.exec = h;
+  // LOCK on anything but a lockable read-modify-write of memory is #UD (not an unimplemented form).
+  i.exec = i.lock && !lockable(i) ? raiser(new CpuFault(6, 0, 0, `LOCK prefix not allowed on ${e.name} at ${hex64(rip)}`)) : h;
   return i;
 }
 

@@ -8,9 +8,9 @@ import { Access, type Translator } from './memory.js';
 
 export class FlatTranslator implements Translator {
   constructor(private readonly size: number) {}
-  translate(page: number, access: Access): number {
+  translate(page: number, access: Access, addr = page): number {
     if (page < 0 || page + 4096 > this.size) {
-      throw pageFault(page, PF_USER | (access === Access.Write ? PF_WRITE : 0) | (access === Access.Exec ? PF_FETCH : 0));
+      throw pageFault(addr, PF_USER | (access === Access.Write ? PF_WRITE : 0) | (access === Access.Exec ? PF_FETCH : 0));
     }
     return page;
   }

@@ -18,9 +18,10 @@ export const enum Access {
 export interface Translator {
   /**
    * The byte offset in RAM of the 4 KiB frame backing the linear page `page` (page-aligned,
-   * canonical) for `access`; throws a CpuFault (#PF) when the mapping does not allow it.
+   * canonical) for `access`; throws a CpuFault (#PF) when the mapping does not allow it,
+   * reporting `addr` (the exact faulting address, within the page) as CR2.
    */
-  translate(page: number, access: Access): number;
+  translate(page: number, access: Access, addr?: number): number;
 }
 
 const TLB_BITS = 12;
@@ -151,7 +152,7 @@ export class Memory {
     const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
     const page = a - o;
     if (this.tagX[i] !== page) {
-      this.offX[i] = this.translate(page, Access.Exec);
+      this.offX[i] = this.translate(page, Access.Exec, a);
       this.tagX[i] = page;
     }
     return this.offX[i] + o;
@@ -162,7 +163,7 @@ export class Memory {
     const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
     const page = a - o;
     if (this.tagR[i] !== page) {
-      this.offR[i] = this.translate(page, Access.Read);
+      this.offR[i] = this.translate(page, Access.Read, a);
       this.tagR[i] = page;
     }
     return this.offR[i] + o;
@@ -173,7 +174,7 @@ export class Memory {
     const lo = a >>> 0, o = lo & 0xfff, i = (lo >>> 12) & TLB_MASK;
     const page = a - o;
     if (this.tagW[i] === page) return this.offW[i] + o;
-    const off = this.translate(page, Access.Write);
+    const off = this.translate(page, Access.Write, a);
     const frame = off >>> 12;
     if (this.codeFrame[frame]) {
       this.codeFrame[frame] = 0;
@@ -184,11 +185,11 @@ export class Memory {
     return off + o;
   }
 
-  private translate(page: number, access: Access): number {
+  private translate(page: number, access: Access, addr: number): number {
     if (page >= CANONICAL_LIMIT || page < -CANONICAL_LIMIT) {
-      throw gpFault(`non-canonical address ${hex64(page)}`);
+      throw gpFault(`non-canonical address ${hex64(addr)}`);
     }
-    return this.translator.translate(page, access);
+    return this.translator.translate(page, access, addr);
   }
 
   private slowRead(a: number, size: number): number {

@@ -43,31 +43,31 @@ export class PageWalker implements Translator {
     this.dv = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
   }
 
-  translate(page: number, access: Access): number {
+  translate(page: number, access: Access, addr = page): number {
     this.walks++;
     if (page >= this.reservedStart && page < this.reservedEnd) {
       const off = this.hooks.reserved(page, access);
-      if (off < 0) throw pageFault(page, this.errorCode(access, 0));
+      if (off < 0) throw pageFault(addr, this.errorCode(access, 0));
       return off;
     }
     const u = linear48(page);
     let table = this.hooks.tableFrame(this.cr3);
-    if (table < 0) throw pageFault(page, this.errorCode(access, PF_RSVD));
+    if (table < 0) throw pageFault(addr, this.errorCode(access, PF_RSVD));
     let writable = true, user = true, nx = false;
     const dv = this.dv;
     for (let level = 4; level >= 1; level--) {
       const eo = table + pageIndex(u, level) * 8;
       let lo = dv.getUint32(eo, true);
       const hi = dv.getUint32(eo + 4, true);
-      if ((lo & PTE_P) === 0) throw pageFault(page, this.errorCode(access, 0));
+      if ((lo & PTE_P) === 0) throw pageFault(addr, this.errorCode(access, 0));
       writable &&= (lo & PTE_RW) !== 0;
       user &&= (lo & PTE_US) !== 0;
       nx ||= this.nxe && (hi & PTE_NX_HI) !== 0;
       const leaf = level === 1 || ((level === 2 || level === 3) && (lo & PTE_PS) !== 0);
       if (leaf) {
-        if (access === Access.Write && !writable) throw pageFault(page, this.errorCode(access, PF_PRESENT));
-        if (this.checkUser && this.userMode && !user) throw pageFault(page, this.errorCode(access, PF_PRESENT));
-        if (access === Access.Exec && nx) throw pageFault(page, this.errorCode(access, PF_PRESENT));
+        if (access === Access.Write && !writable) throw pageFault(addr, this.errorCode(access, PF_PRESENT));
+        if (this.checkUser && this.userMode && !user) throw pageFault(addr, this.errorCode(access, PF_PRESENT));
+        if (access === Access.Exec && nx) throw pageFault(addr, this.errorCode(access, PF_PRESENT));
         let mfn = pteFrame(lo, hi);
         if (level > 1) {
           // Large page: the frame is the base plus the index of the 4 KiB page within it.
@@ -75,7 +75,7 @@ export class PageWalker implements Translator {
           mfn = mfn - (mfn % span) + (Math.floor(u / 4096) % span);
         }
         const off = this.hooks.leafFrame(mfn, access);
-        if (off < 0) throw pageFault(page, this.errorCode(access, PF_PRESENT | PF_RSVD));
+        if (off < 0) throw pageFault(addr, this.errorCode(access, PF_PRESENT | PF_RSVD));
         // Accessed, and dirty on a write, as the hardware walker sets them.
         const want = PTE_A | (access === Access.Write ? PTE_D : 0);
         if ((lo & want) !== want) {
@@ -86,7 +86,7 @@ export class PageWalker implements Translator {
       }
       if ((lo & PTE_A) === 0) dv.setUint32(eo, lo | PTE_A, true);
       table = this.hooks.tableFrame(pteFrame(lo, hi));
-      if (table < 0) throw pageFault(page, this.errorCode(access, PF_PRESENT | PF_RSVD));
+      if (table < 0) throw pageFault(addr, this.errorCode(access, PF_PRESENT | PF_RSVD));
     }
     throw new Error('unreachable');
   }

@@ -18,8 +18,9 @@ function cmpxchg(c: Cpu, i: Instr): void {
     const s = getReg(c, i.reg, sz);
     writeE(c, i, sz, s, c.rh);
   } else {
-    // The destination is written back unchanged (a locked RMW always writes), then rAX loads it.
-    writeE(c, i, sz, d, dH);
+    // Memory gets its old value written back (a locked RMW always writes); a register is not
+    // written at all, so a 32-bit one keeps its high half (what hardware does). Then rAX loads it.
+    if (i.mod !== 3) writeE(c, i, sz, d, dH);
     setReg(c, 0, sz, d, dH);
   }
 }
@@ -77,3 +78,24 @@ defPick(0x1c7, OpF.ModRM, 'group9', (i) => {
   if ((i.reg & 7) === 1 && i.mod !== 3) return (i.rex & 8) !== 0 ? cmpxchg16b : cmpxchg8b;
   return undefined;
 });
+
+/**
+ * Whether a LOCK prefix is allowed: ADD ADC AND BTC BTR BTS CMPXCHG CMPXCHG8B/16B DEC INC NEG
+ * NOT OR SBB SUB XOR XADD XCHG with a memory destination (SDM vol. 2, LOCK); otherwise #UD.
+ */
+export function lockable(i: Instr): boolean {
+  if (i.mod === 3) return false;
+  const op = i.op, d = i.reg & 7;
+  if (op < 0x40) return (op & 7) < 2 && op >> 3 !== 7; // ALU E,G forms except CMP
+  switch (op) {
+    case 0x80: case 0x81: case 0x83: return d !== 7; // not CMP
+    case 0x86: case 0x87: return true;
+    case 0xf6: case 0xf7: return d === 2 || d === 3; // NOT NEG
+    case 0xfe: case 0xff: return d < 2; // INC DEC
+    case 0x1ab: case 0x1b3: case 0x1bb: // BTS BTR BTC
+    case 0x1b0: case 0x1b1: case 0x1c0: case 0x1c1: return true; // CMPXCHG XADD
+    case 0x1ba: return d >= 5; // BTS BTR BTC imm8
+    case 0x1c7: return d === 1; // CMPXCHG8B/16B
+    default: return false;
+  }
+}

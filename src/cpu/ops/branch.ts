@@ -7,7 +7,7 @@ import { gpFault } from '../fault.js';
 import type { Instr } from '../instr.js';
 import { OpF, def, defPick, terminator } from '../optable.js';
 import { groupFF } from './alu.js';
-import { pop64, push64 } from './stack.js';
+import { push64 } from './stack.js';
 import { readE } from './operands.js';
 
 const CANON = 0x800000000000;
@@ -40,17 +40,17 @@ const call = terminator((c: Cpu, i: Instr) => {
 });
 def(0xe8, OpF.Jz | OpF.F64, 'call', call);
 
-const ret = terminator((c: Cpu) => {
-  const lo = pop64(c);
-  c.rip = target(lo, c.rh);
-});
-const retImm = terminator((c: Cpu, i: Instr) => {
-  const lo = pop64(c);
-  c.rip = target(lo, c.rh);
-  const sp = c.hi[Reg.RSP] * 4294967296 + (c.lo[Reg.RSP] >>> 0) + (i.imm & 0xffff);
-  c.lo[Reg.RSP] = sp | 0;
-  c.hi[Reg.RSP] = Math.floor(sp / 4294967296) | 0;
-});
+/** Near RET: a non-canonical return address faults with RSP not yet moved (as on hardware). */
+function retTo(c: Cpu, release: number): void {
+  const sp = c.hi[Reg.RSP] * 4294967296 + (c.lo[Reg.RSP] >>> 0);
+  const lo = c.m.rd64(sp);
+  c.rip = target(lo, c.m.hi);
+  const nsp = sp + 8 + release;
+  c.lo[Reg.RSP] = nsp | 0;
+  c.hi[Reg.RSP] = Math.floor(nsp / 4294967296) | 0;
+}
+const ret = terminator((c: Cpu) => retTo(c, 0));
+const retImm = terminator((c: Cpu, i: Instr) => retTo(c, i.imm & 0xffff));
 def(0xc3, OpF.F64, 'ret', ret);
 def(0xc2, OpF.F64 | OpF.Iw, 'ret', retImm);
 

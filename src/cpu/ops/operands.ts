@@ -12,8 +12,42 @@ import { Seg, type Instr } from '../instr.js';
 export function ea(c: Cpu, i: Instr): number {
   if (i.adsz === 4) return ea32(c, i);
   let a = i.disp;
-  if (i.base >= 0) a += c.hi[i.base] * 4294967296 + (c.lo[i.base] >>> 0);
-  if (i.index >= 0) a += (c.hi[i.index] * 4294967296 + (c.lo[i.index] >>> 0)) * i.scale;
+  // Terms below 2^52 keep the double sum exact; larger ones (a sum that relies on wrapping
+  // around 2^64) take the exact path.
+  if (i.base >= 0) {
+    const h = c.hi[i.base];
+    if ((h + 0x100000) >>> 21 !== 0) return eaWide(c, i);
+    a += h * 4294967296 + (c.lo[i.base] >>> 0);
+  }
+  if (i.index >= 0) {
+    const h = c.hi[i.index];
+    if ((h + 0x100000) >>> 21 !== 0) return eaWide(c, i);
+    a += (h * 4294967296 + (c.lo[i.index] >>> 0)) * i.scale;
+  }
+  if (i.seg !== Seg.None) a += i.seg === Seg.FS ? c.fsBase : c.gsBase;
+  return a;
+}
+
+/** The address modulo 2^64, computed in 32-bit halves, as a signed double. */
+function eaWide(c: Cpu, i: Instr): number {
+  let lo = i.disp | 0;
+  let hi = Math.floor(i.disp / 4294967296) | 0;
+  if (i.base >= 0) {
+    const s = (lo >>> 0) + (c.lo[i.base] >>> 0);
+    hi = (hi + c.hi[i.base] + (s > 0xffffffff ? 1 : 0)) | 0;
+    lo = s | 0;
+  }
+  if (i.index >= 0) {
+    let xl = c.lo[i.index], xh = c.hi[i.index];
+    for (let s = i.scale; s > 1; s >>= 1) {
+      xh = (xh << 1) | (xl >>> 31);
+      xl <<= 1;
+    }
+    const s = (lo >>> 0) + (xl >>> 0);
+    hi = (hi + xh + (s > 0xffffffff ? 1 : 0)) | 0;
+    lo = s | 0;
+  }
+  let a = hi * 4294967296 + (lo >>> 0);
   if (i.seg !== Seg.None) a += i.seg === Seg.FS ? c.fsBase : c.gsBase;
   return a;
 }

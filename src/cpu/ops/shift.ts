@@ -130,7 +130,7 @@ function shift64(c: Cpu, kind: number, lo: number, hi: number, n: number): numbe
         rh = (hi << n) | (n === 0 ? 0 : lo >>> (32 - n));
         rl = lo << n;
       } else {
-        cf = (lo >>> (64 - n)) & 1;
+        cf = n === 32 ? hi & 1 : (lo >>> (64 - n)) & 1; // bit 64-n; JS shift counts are mod 32
         rh = lo << (n - 32);
         rl = 0;
       }

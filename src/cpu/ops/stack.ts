@@ -131,18 +131,26 @@ defPick(0xc9, OpF.D64, 'leave', (i) => (i.opsz === 2 ? undefined : leave));
 function enter(c: Cpu, i: Instr): void {
   const size = i.imm & 0xffff;
   const level = i.imm2 & 31;
-  push64(c, c.lo[Reg.RBP], c.hi[Reg.RBP]);
-  const frame = c.hi[RSP] * 4294967296 + (c.lo[RSP] >>> 0);
+  // RSP and RBP change only once every push has landed: a fault midway leaves them as they were.
+  let sp = c.hi[RSP] * 4294967296 + (c.lo[RSP] >>> 0) - 8;
+  c.m.wr64(sp, c.lo[Reg.RBP], c.hi[Reg.RBP]);
+  const frame = sp;
   let bp = c.hi[Reg.RBP] * 4294967296 + (c.lo[Reg.RBP] >>> 0);
   for (let k = 1; k < level; k++) {
     bp -= 8;
     const v = c.m.rd64(bp);
-    push64(c, v, c.m.hi);
+    sp -= 8;
+    c.m.wr64(sp, v, c.m.hi);
   }
-  if (level > 0) push64(c, frame | 0, Math.floor(frame / 4294967296) | 0);
+  if (level > 0) {
+    sp -= 8;
+    c.m.wr64(sp, frame | 0, Math.floor(frame / 4294967296) | 0);
+  }
+  sp -= size;
+  // SDM (ENTER, #PF): "if a write using the final value of the stack pointer ... would cause a page fault".
+  c.m.writableOffset(sp);
   c.lo[Reg.RBP] = frame | 0;
   c.hi[Reg.RBP] = Math.floor(frame / 4294967296) | 0;
-  const sp = c.hi[RSP] * 4294967296 + (c.lo[RSP] >>> 0) - size;
   c.lo[RSP] = sp | 0;
   c.hi[RSP] = Math.floor(sp / 4294967296) | 0;
 }

@@ -8,6 +8,7 @@ import { CF, DF, getFlags, putFlag, setFlags } from '../flags.js';
 import { CpuFault, Vector, gpFault, udFault } from '../fault.js';
 import type { Handler, Instr } from '../instr.js';
 import { OpF, def, defPick, terminator } from '../optable.js';
+import { ea } from './operands.js';
 
 const syscall = terminator((c: Cpu, i: Instr) => {
   // Architectural effects first (RCX = return address, R11 = RFLAGS), then the layer above.
@@ -60,12 +61,17 @@ def(0x11f, OpF.ModRM, 'nop', nop);
 for (let op = 0x118; op <= 0x11e; op++) def(op, OpF.ModRM, 'hint nop', nop);
 def(0x10d, OpF.ModRM, 'prefetchw', nop);
 
+/** CLFLUSH: no caches to flush, but it is a load for permission checks (#PF on an unmapped page). */
+const clflush: Handler = (c, i) => {
+  c.m.readableOffset(ea(c, i));
+};
+
 /** 0F AE: fences here; FXSAVE/FXRSTOR/LDMXCSR/STMXCSR (memory forms /0../3) come from sse. */
 export const groupAE: (Handler | undefined)[] = [];
 defPick(0x1ae, OpF.ModRM, 'group15', (i) => {
   const r = i.reg & 7;
   if (i.mod === 3) return r >= 5 ? nop : undefined; // LFENCE, MFENCE, SFENCE
-  if (r === 7) return nop; // CLFLUSH: no caches to flush
+  if (r === 7) return clflush;
   return groupAE[r];
 });
 
