@@ -5,7 +5,7 @@ import { Memory, type Translator } from './memory.js';
 import { FOp } from './flags.js';
 import { CpuFault } from './fault.js';
 import { Block } from './block.js';
-import { decodeBlock } from './decoder.js';
+import { decodeBlock, decodeSingle } from './decoder.js';
 import { compileBlock, HOT_THRESHOLD } from './compile.js';
 import type { Instr } from './instr.js';
 
@@ -136,6 +136,22 @@ export class Cpu {
       }
     }
     return this.icount - start;
+  }
+
+  /**
+   * Execute exactly one instruction at RIP, outside the code cache. Faults are thrown to the
+   * caller, not delivered (the hypervisor uses this to emulate a write it allowed).
+   */
+  step(): void {
+    const i = decodeSingle(this, this.rip);
+    this.rip = i.next;
+    try {
+      i.exec(this, i);
+    } catch (e) {
+      this.rip = i.rip;
+      throw e;
+    }
+    this.icount++;
   }
 
   /** Instruction k of a block raised e: rewind RIP, count what retired, deliver. */

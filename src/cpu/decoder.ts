@@ -224,6 +224,18 @@ function opName(op: number): string {
   return `0f 3a ${hex(op & 0xff)}`;
 }
 
+/** Decode one instruction at `rip` without caching it (single-stepping); faults are thrown. */
+export function decodeSingle(c: Cpu, rip: number): Instr {
+  fetcher.c = c;
+  fetcher.frames = [];
+  try {
+    return decodeOne(c, rip);
+  } catch (e) {
+    if (e instanceof DecodeStop) throw e.fault;
+    throw e;
+  }
+}
+
 /** Decode the block starting at `rip`. A fault on the first instruction is thrown. */
 export function decodeBlock(c: Cpu, rip: number): Block {
   fetcher.c = c;

@@ -17,6 +17,7 @@ import { HYPERVISOR, MACH2PHYS_VIRT_START, HYPERVISOR_VIRT_START, HYPERVISOR_VIR
 import { SystemClock } from './time.js';
 import { DomainCrash, deliverEvents, doIret, injectException, syscallFromUser } from './traps.js';
 import { Vcpu } from './vcpu.js';
+import { PageTypes, ptwrFault } from './ptwr.js';
 import type { StartOfDay } from './builder/start-of-day.js';
 import { writeU64 } from './guest_access.js';
 
@@ -62,6 +63,7 @@ export class Domain {
   yieldRequested = false;
   timersChanged = false;
   private readonly pinned = new Map<number, number>();
+  readonly pageTypes: PageTypes;
   private readonly unknownHypercalls = new Set<number>();
 
   constructor(o: DomainOptions) {
@@ -99,6 +101,7 @@ export class Domain {
       sendRemote: (rd, rp) => this.host.sendRemote(this, rd, rp),
     });
     this.grants = new GrantTable(o.mem);
+    this.pageTypes = new PageTypes(o.mem.nrPages, this.dv);
     this.initSharedFrames();
   }
 
@@ -184,6 +187,8 @@ export class Domain {
       return;
     }
     if ((f.vector === 6 || f.vector === 13) && emulatePrivOp(v, f.vector)) return;
+    // A kernel write to one of its (read-only) page tables: the writable-pagetables assist.
+    if (f.vector === 14 && (f.errorCode & 3) === 3 && v.kernelMode && ptwrFault(this, v, f.address)) return;
     if (f.vector === 14) {
       writeU64Raw(this, v.vcpuInfoOff + vcpu_info.fields.arch.offset, f.address);
     }
@@ -233,13 +238,29 @@ export class Domain {
 
   pin(mfn: number, level: number): number {
     this.pinned.set(mfn, level);
+    this.pageTypes.markTree(mfn, level);
     return 0;
   }
   unpin(mfn: number): number {
-    return this.pinned.delete(mfn) ? 0 : -22;
+    if (!this.pinned.delete(mfn)) return -22;
+    this.pageTypes.clear(mfn);
+    return 0;
+  }
+  /** May a page-table entry with this value be installed (only this domain's frames)? */
+  pteAllowed(val: bigint): boolean {
+    if ((val & 1n) === 0n) return true;
+    const mfn = Number((val & 0x000ffffffffff000n) >> 12n);
+    const l = this.mem.layout;
+    if (this.mem.isRam(mfn) || mfn === l.sharedInfoMfn) return true;
+    if (mfn >= l.grantMfnBase && mfn < l.grantMfnBase + l.grantFrames) return true;
+    return mfn >= l.m2pMfnBase && mfn < l.m2pMfnBase + l.m2pFrames && (val & 2n) === 0n;
   }
   flushAllTlbs(): void {
     for (const v of this.vcpus) v.cpu.m.flush();
+  }
+  flushPageAll(va: number): void {
+    const page = va - (((va % 4096) + 4096) % 4096);
+    for (const v of this.vcpus) v.cpu.m.flushPage(page);
   }
   /** A frame was written behind the CPUs' backs: drop decoded code from it. */
   codeWritten(frame: number): void {

@@ -45,7 +45,15 @@ export function guestCpuid(v: Vcpu): void {
     c.lo[0] = a; c.hi[0] = 0; c.lo[3] = b; c.hi[3] = 0; c.lo[1] = cc; c.hi[1] = 0; c.lo[2] = d; c.hi[2] = 0;
     return;
   }
+  if (leaf === 0x16) {
+    // Processor frequency leaf: base/max 1000 MHz, bus 100 MHz — our TSC counts nanoseconds.
+    // Linux takes cpu_khz from here instead of calibrating against the PIT, which a domU lacks.
+    c.lo[0] = 1000; c.lo[3] = 1000; c.lo[1] = 100; c.lo[2] = 0;
+    c.hi[0] = c.hi[1] = c.hi[2] = c.hi[3] = 0;
+    return;
+  }
   defaultCpuid(c);
+  if (leaf === 0) c.lo[0] = 0x16; // basic leaves up to 0x16 (unknown ones read as zero)
   if (leaf === 1) {
     c.lo[1] |= 1 << 31; // hypervisor present
     // Xen's PV policy hides PSE and PSE36 (no superpages in PV page tables) and MTRR.

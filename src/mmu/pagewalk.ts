@@ -30,6 +30,8 @@ export class PageWalker implements Translator {
   /** When false, U/S is not checked (Xen forces _PAGE_USER on 64-bit PV guest entries anyway). */
   checkUser = true;
   nxe = true;
+  /** A frame the next walks may write despite a read-only mapping (emulated page-table writes), or -1. */
+  writeOverride = -1;
   /** Walks done (TLB misses): a statistic. */
   walks = 0;
   private readonly dv: DataView;
@@ -65,10 +67,12 @@ export class PageWalker implements Translator {
       nx ||= this.nxe && (hi & PTE_NX_HI) !== 0;
       const leaf = level === 1 || ((level === 2 || level === 3) && (lo & PTE_PS) !== 0);
       if (leaf) {
-        if (access === Access.Write && !writable) throw pageFault(addr, this.errorCode(access, PF_PRESENT));
         if (this.checkUser && this.userMode && !user) throw pageFault(addr, this.errorCode(access, PF_PRESENT));
         if (access === Access.Exec && nx) throw pageFault(addr, this.errorCode(access, PF_PRESENT));
         let mfn = pteFrame(lo, hi);
+        if (access === Access.Write && !writable && mfn !== this.writeOverride) {
+          throw pageFault(addr, this.errorCode(access, PF_PRESENT));
+        }
         if (level > 1) {
           // Large page: the frame is the base plus the index of the 4 KiB page within it.
           const span = level === 2 ? 512 : 512 * 512;

@@ -60,7 +60,8 @@ export const mmu_update: HypercallFn = (d, v, a) => {
     } else rc = -ENOSYS;
     if (rc) break;
   }
-  d.flushAllTlbs();
+  // No flush: as on Xen (mod_l1_entry) the guest flushes what it changed; our TLB, like
+  // hardware's, never caches a not-present entry.
   if (doneVa !== 0) writeU32(v, doneVa, done);
   return rc;
 };
@@ -89,9 +90,11 @@ export const update_va_mapping: HypercallFn = (d, v, a) => {
   if (eo < 0) return -EINVAL;
   const rc = writePte(d, eo, val, false);
   if (rc) return rc;
-  // UVMF_NONE/TLB_FLUSH/INVLPG, LOCAL or ALL or a vCPU mask: everything is flushed here.
-  void flags;
-  d.flushAllTlbs();
+  // UVMF_TLB_FLUSH (1) flushes everything, UVMF_INVLPG (2) the one page; LOCAL/ALL/mask
+  // name vCPUs, and every vCPU of the domain is covered here.
+  const type = flags & 3;
+  if (type === 1) d.flushAllTlbs();
+  else if (type === 2) d.flushPageAll(va);
   return 0;
 };
 
@@ -123,8 +126,10 @@ export const mmuext_op: HypercallFn = (d, v, a) => {
         if (!v.kernelMode) v.loadPageTables();
         break;
       case 6: case 8: case 10: // TLB_FLUSH_LOCAL / MULTI / ALL
-      case 7: case 9: case 11: // INVLPG_LOCAL / MULTI / ALL
         d.flushAllTlbs();
+        break;
+      case 7: case 9: case 11: // INVLPG_LOCAL / MULTI / ALL (linear_addr)
+        d.flushPageAll(arg1);
         break;
       case 12: case 20: // FLUSH_CACHE(_GLOBAL): no caches
         break;
