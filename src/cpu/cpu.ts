@@ -69,6 +69,8 @@ export class Cpu {
   readonly fprRaw = new Uint8Array(8);
   /** IA32_TSC_AUX (what RDTSCP returns in ECX). */
   tscAux = 0;
+  /** Segment descriptor (low, high dwords) for a selector, for LAR/LSL; null if invalid. */
+  descriptor: (sel: number) => [number, number] | null = () => null;
   /** CR0.TS: SSE/x87 instructions raise #NM while set (PV fpu_taskswitch). */
   ts = false;
 

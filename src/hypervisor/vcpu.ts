@@ -71,6 +71,7 @@ export class Vcpu {
     // Xen forces _PAGE_USER on 64-bit PV guest entries; kernel/user separation is by page tables.
     this.walker.checkUser = false;
     this.cpu = new Cpu(mem.ram, this.walker, hooks);
+    this.cpu.descriptor = (sel) => this.descriptor(sel);
     this.vcpuInfoOff = mem.layout.sharedInfoMfn * PAGE_SIZE + shared_info.fields.vcpu_info.offset + id * vcpu_info.size;
   }
 
@@ -86,6 +87,27 @@ export class Vcpu {
   }
   set upcallMask(v: number) {
     this.mem.ram[this.vcpuInfoOff + vcpu_info.fields.evtchn_upcall_mask.offset] = v;
+  }
+
+  /**
+   * A descriptor as the guest's GDT holds it: Xen's reserved flat selectors (its own GDT page
+   * above FIRST_RESERVED_GDT_ENTRY: ring-3 code 32/64 and data) or an entry of the guest's
+   * GDT frames (set_gdt). Local descriptor tables are not consulted.
+   */
+  descriptor(sel: number): [number, number] | null {
+    const idx = sel >>> 3;
+    if (sel & 4) return null;
+    switch (sel & ~3) {
+      case 0xe020: return [0x0000ffff, 0x00cffa00]; // FLAT_RING3_CS32
+      case 0xe028: return [0x0000ffff, 0x00cff200]; // FLAT_RING3_DS32/SS
+      case 0xe030: return [0x0000ffff, 0x00affa00]; // FLAT_RING3_CS64
+    }
+    if (idx >= this.gdtEntries) return null;
+    const frame = this.gdtFrames[idx >> 9];
+    if (frame === undefined) return null;
+    const dv = new DataView(this.mem.sab);
+    const o = frame * PAGE_SIZE + (idx & 511) * 8;
+    return [dv.getUint32(o, true), dv.getUint32(o + 4, true)];
   }
 
   /** vcpu_info.arch.cr2 (the last page-fault address). */
