@@ -7,6 +7,10 @@ export class Block {
   /** Executions so far while interpreted; the compiled form once hot. */
   hits = 0;
   fn: ((c: Cpu) => void) | null = null;
+  /** Successors seen (taken / fall-through), valid while the TLB generation is linkGen. */
+  succ0: Block | null = null;
+  succ1: Block | null = null;
+  linkGen = -1;
   constructor(
     readonly rip: number,
     readonly phys: number,

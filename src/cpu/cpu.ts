@@ -101,14 +101,38 @@ export class Cpu {
     const start = this.icount;
     const end = start + budget;
     this.stop = false;
+    const m = this.m;
+    let prev: Block | null = null;
     while (this.icount < end && !this.stop) {
-      let b: Block;
-      try {
-        b = this.lookup();
-      } catch (e) {
-        this.fault(e);
-        continue;
+      // Chained successor: skips the TLB probe and hash lookup between hot blocks.
+      let b: Block | null = null;
+      if (prev !== null && prev.linkGen === m.gen) {
+        const rip = this.rip;
+        const s0: Block | null = prev.succ0;
+        if (s0 !== null && s0.rip === rip && s0.valid) b = s0;
+        else {
+          const s1: Block | null = prev.succ1;
+          if (s1 !== null && s1.rip === rip && s1.valid) b = s1;
+        }
       }
+      if (b === null) {
+        try {
+          b = this.lookup();
+        } catch (e) {
+          this.fault(e);
+          prev = null;
+          continue;
+        }
+        if (prev !== null) {
+          if (prev.linkGen !== m.gen) {
+            prev.linkGen = m.gen;
+            prev.succ0 = b;
+            prev.succ1 = null;
+          } else if (prev.succ0 === null || !prev.succ0.valid) prev.succ0 = b;
+          else prev.succ1 = b;
+        }
+      }
+      prev = b;
       const ins = b.instrs;
       const n = ins.length;
       const fn = b.fn;
@@ -121,6 +145,7 @@ export class Cpu {
           let k = 0;
           while (k < n - 1 && ins[k].next !== this.rip) k++;
           this.faultAt(e, ins, k);
+          prev = null;
         }
         continue;
       }
@@ -135,6 +160,7 @@ export class Cpu {
         this.icount += n;
       } catch (e) {
         this.faultAt(e, ins, k);
+        prev = null;
       }
     }
     return this.icount - start;

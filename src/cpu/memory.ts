@@ -44,6 +44,8 @@ export class Memory {
   peers: Memory[] = [this];
   /** Called (with the frame number) before the first write to a frame holding code. */
   onCodeWrite: (frame: number) => void = () => {};
+  /** Bumped by every flush: links between decoded blocks made under an older TLB are stale. */
+  gen = 0;
   /** Second half of the last rd64 (the low half is its return value): keeps rd64 allocation-free. */
   hi = 0;
 
@@ -56,12 +58,14 @@ export class Memory {
   }
 
   flush(): void {
+    this.gen++;
     this.tagR.fill(NaN);
     this.tagW.fill(NaN);
     this.tagX.fill(NaN);
   }
 
   flushPage(a: number): void {
+    this.gen++;
     const lo = a >>> 0;
     const i = (lo >>> 12) & TLB_MASK;
     const page = a - (lo & 0xfff);
