@@ -38,7 +38,9 @@ if (process.stdin.isTTY) {
     else b.input.write(d);
   });
 } else process.stdin.pipe(b.input);
-void b.exited.then((r) => {
+void b.exited.then(async (r) => {
+  // The last console output (a panic message, say) is drained when the domain stops: wait for it.
+  if (!b.console.readableEnded) await new Promise((res) => b.console.once('end', res));
   if (process.stdin.isTTY) process.stdin.setRawMode(false);
   process.stderr.write(`\n[domain ${cfg.name} ended: ${r.reason}${r.detail ? ` (${r.detail})` : ''}]\n`);
   process.exit(r.reason === 'poweroff' ? 0 : 1);
