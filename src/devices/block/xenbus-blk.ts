@@ -24,18 +24,8 @@ import {
   inTransaction, parseU32, readOptional, rmQuiet, silentBlkLogger, xsErrno, type BlkLogger, type XenstoreHandle,
 } from './xenstore.js';
 
-/** enum xenbus_state (io/xenbus.h). */
-export const XenbusState = {
-  Unknown: 0,
-  Initialising: 1,
-  InitWait: 2,
-  Initialised: 3,
-  Connected: 4,
-  Closing: 5,
-  Closed: 6,
-  Reconfiguring: 7,
-  Reconfigured: 8,
-} as const;
+export { XenbusState } from '../xenbus.js';
+import { XenbusState } from '../xenbus.js';
 
 /** XENBUS_MAX_RING_GRANT_ORDER, Linux blkback's default max_ring_page_order. */
 export const MAX_RING_PAGE_ORDER = 4;
