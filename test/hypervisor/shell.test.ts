@@ -13,6 +13,35 @@ const KERNEL = IMAGES + 'vmlinuz-tiny';
 const MARKER = 'tsxen-initramfs: up ';
 const BOOT_MS = Number(process.env.TSXEN_BOOT_TEST_MS ?? 300_000);
 
+/** A minimal static x86-64 ELF executable whose code is `code`, loaded at 0x400000. */
+function tinyElf(code: number[]): Uint8Array {
+  const b = Buffer.alloc(120 + code.length);
+  b.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0); // ELFCLASS64, little-endian, version 1
+  b.writeUInt16LE(2, 16); // ET_EXEC
+  b.writeUInt16LE(0x3e, 18); // EM_X86_64
+  b.writeUInt32LE(1, 20);
+  b.writeBigUInt64LE(0x400078n, 24); // entry: right after the headers
+  b.writeBigUInt64LE(64n, 32); // e_phoff
+  b.writeUInt16LE(64, 52); // e_ehsize
+  b.writeUInt16LE(56, 54); // e_phentsize
+  b.writeUInt16LE(1, 56); // e_phnum
+  b.writeUInt32LE(1, 64); // PT_LOAD
+  b.writeUInt32LE(5, 68); // R+X
+  b.writeBigUInt64LE(0x400000n, 80); // p_vaddr
+  b.writeBigUInt64LE(0x400000n, 88); // p_paddr
+  b.writeBigUInt64LE(BigInt(b.length), 96); // p_filesz
+  b.writeBigUInt64LE(BigInt(b.length), 104); // p_memsz
+  b.writeBigUInt64LE(0x1000n, 112); // p_align
+  b.set(code, 120);
+  return b;
+}
+
+/** A shell command that writes `bytes` to `path` with printf octal escapes, and makes it executable. */
+function writeFileCmd(path: string, bytes: Uint8Array): string {
+  const esc = Array.from(bytes, (x) => '\\' + x.toString(8).padStart(3, '0')).join('');
+  return `printf '${esc}' > ${path} && chmod +x ${path}`;
+}
+
 describe.skipIf(!existsSync(KERNEL))('a busybox shell on a PV domU', () => {
   let b: BootedDomain;
   let con: ConsoleDriver;
@@ -70,6 +99,14 @@ describe.skipIf(!existsSync(KERNEL))('a busybox shell on a PV domU', () => {
     expect(dt).toBeLessThan(10);
   }, 120_000);
 
+  it('delivers SIGILL to a user process executing UD2 and SIGSEGV to one touching unmapped memory; the guest survives', async () => {
+    await con.run(writeFileCmd('/tmp/ud2', tinyElf([0x0f, 0x0b])));
+    await con.run(writeFileCmd('/tmp/segv', tinyElf([0x89, 0x04, 0x25, 0, 0, 0, 0]))); // mov [0], eax
+    expect(await con.run('/tmp/ud2; echo status=$?')).toMatch(/status=132$/); // 128 + SIGILL
+    expect(await con.run('/tmp/segv; echo status=$?')).toMatch(/status=139$/); // 128 + SIGSEGV
+    expect(await con.run('echo still-$((40+2))')).toBe('still-42');
+  }, 120_000);
+
   it('ends with reason poweroff on `poweroff -f`, with a clean console', async () => {
     b.input.write('poweroff -f\n');
     const r = await b.exited;
@@ -78,4 +115,23 @@ describe.skipIf(!existsSync(KERNEL))('a busybox shell on a PV domU', () => {
       expect(hv + con.out, `console shows "${bad}"`).not.toContain(bad);
     }
   }, 120_000);
+});
+
+describe.skipIf(!existsSync(KERNEL))('a guest kernel panic', () => {
+  it('is a crashed domain; the host process carries on', async () => {
+    const b = bootDomain({ kernel: KERNEL, ramdisk: IMAGES + 'initramfs-busybox.cpio.gz', extra: 'console=hvc0', memory: 64 });
+    const con = new ConsoleDriver(b);
+    try {
+      await con.waitFor(MARKER, BOOT_MS);
+      await con.waitFor('# ', BOOT_MS);
+      b.input.write('echo c > /proc/sysrq-trigger\n');
+      const r = await b.exited;
+      expect(r.reason).toBe('crash');
+      expect(con.out).toContain('Kernel panic');
+    } finally {
+      if (!b.domain.stopped) b.destroy();
+    }
+    // This process (the host) is alive and well: it can still run work.
+    expect([1, 2, 3].reduce((x, y) => x + y)).toBe(6);
+  }, BOOT_MS + 60_000);
 });
