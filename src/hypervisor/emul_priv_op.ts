@@ -104,8 +104,9 @@ function wrmsr(v: Vcpu, msr: number, x: bigint): boolean {
 
 // CR0 as a PV guest sees it: PE MP ET NE WP AM PG (+TS from fpu_taskswitch).
 const CR0_BASE = 0x80050033;
-// CR4 as Xen shows a PV guest (pv_make_cr4 masks): PSE PAE PGE OSFXSR OSXMMEXCPT.
-const CR4_VALUE = 0x10 | 0x20 | 0x80 | 0x200 | 0x400;
+// CR4 bits a PV guest may set in its virtual CR4 (pv_fixup_guest_cr4 keeps the guest's view;
+// the real CR4 is Xen's): VME PVI TSD DE PSE PAE PGE OSFXSR OSXMMEXCPT.
+const CR4_GUEST_MASK = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x80 | 0x200 | 0x400;
 
 function movCrDr(v: Vcpu, op: number, n: number, gpr: number): boolean {
   const c = v.cpu;
@@ -119,17 +120,21 @@ function movCrDr(v: Vcpu, op: number, n: number, gpr: number): boolean {
       if (n === 0) put(BigInt((CR0_BASE | (c.ts ? 8 : 0)) >>> 0));
       else if (n === 2) put(BigInt.asUintN(64, BigInt(v.cr2())));
       else if (n === 3) put(BigInt(v.kernelMode ? v.kernelTable : v.userTable) << 12n);
-      else if (n === 4) put(BigInt(CR4_VALUE));
+      else if (n === 4) put(BigInt(v.cr4));
       else return false;
       return true;
-    case 0x22: { // MOV to CRn: only CR0.TS may change (do_write_cr0); CR4 writes of the same value
+    case 0x22: { // MOV to CRn: only CR0.TS may change (do_write_cr0); CR4 keeps the guest's view
       const x = get();
       if (n === 0) {
         if (((Number(x & 0xffffffffn) & ~8) >>> 0) !== CR0_BASE) return false;
         c.ts = (x & 8n) !== 0n;
         return true;
       }
-      if (n === 4) return Number(x) === CR4_VALUE;
+      if (n === 4) {
+        // Xen's write_cr: ctrlreg[4] = pv_fixup_guest_cr4(v, val) — accepted, masked.
+        v.cr4 = Number(x & 0xffffffffn) & CR4_GUEST_MASK;
+        return true;
+      }
       return false;
     }
     case 0x21: // MOV from DRn

@@ -56,6 +56,8 @@ export class Vcpu {
   gdtFrames: number[] = [];
   gdtEntries = 0;
   iopl = 0;
+  /** The guest's view of CR4 (Xen's ctrlreg[4]): PSE PAE PGE OSFXSR OSXMMEXCPT at start. */
+  cr4 = 0x10 | 0x20 | 0x80 | 0x200 | 0x400;
   /** Time this vCPU ran (ns), for xm list/vcpu-list. */
   cpuTimeNs = 0;
 
