@@ -6,7 +6,7 @@ import { cond, getFlags, setFlags, ARITH, SF, ZF, AF, PF, CF } from '../flags.js
 import type { Handler, Instr } from '../instr.js';
 import { OpF, def, defPick } from '../optable.js';
 import { udFault } from '../fault.js';
-import { ea, getReg, readE, readMem, setReg, storeE, writeMem, writeE, sext } from './operands.js';
+import { ea, eaHalves, getReg, readE, readMem, setReg, storeE, writeMem, writeE, sext } from './operands.js';
 
 /** Register number encoded in the opcode's low 3 bits (+REX.B); byte regs without REX map 4-7 to AH..BH. */
 export function opReg(i: Instr, byte: boolean): number {
@@ -88,25 +88,8 @@ def(0xa3, OpF.Moffs, 'mov', movOA);
 
 // ---- LEA: exact 64-bit arithmetic in halves (LEA is used for arithmetic, not just addresses) ----
 function lea(c: Cpu, i: Instr): void {
-  let lo = i.disp | 0;
-  let hi = Math.floor(i.disp / 4294967296) | 0;
-  if (i.base >= 0) {
-    const bl = c.lo[i.base];
-    const s = (lo >>> 0) + (bl >>> 0);
-    hi = (hi + c.hi[i.base] + (s > 0xffffffff ? 1 : 0)) | 0;
-    lo = s | 0;
-  }
-  if (i.index >= 0) {
-    let xl = c.lo[i.index], xh = c.hi[i.index];
-    for (let s = i.scale; s > 1; s >>= 1) {
-      xh = (xh << 1) | (xl >>> 31);
-      xl <<= 1;
-    }
-    const s = (lo >>> 0) + (xl >>> 0);
-    hi = (hi + xh + (s > 0xffffffff ? 1 : 0)) | 0;
-    lo = s | 0;
-  }
-  if (i.adsz === 4) hi = 0;
+  const lo = eaHalves(c, i);
+  const hi = i.adsz === 4 ? 0 : c.rh;
   setReg(c, i.reg, i.opsz, i.opsz === 2 ? lo & 0xffff : lo, hi);
 }
 defPick(0x8d, OpF.ModRM, 'lea', (i) => (i.mod === 3 ? undefined : lea));

@@ -28,8 +28,11 @@ export function ea(c: Cpu, i: Instr): number {
   return a;
 }
 
-/** The address modulo 2^64, computed in 32-bit halves, as a signed double. */
-function eaWide(c: Cpu, i: Instr): number {
+/**
+ * base + index*scale + disp modulo 2^64 in 32-bit halves, without segment base: the low half is
+ * returned, the high half left in c.rh. LEA's arithmetic and the exact address path share it.
+ */
+export function eaHalves(c: Cpu, i: Instr): number {
   let lo = i.disp | 0;
   let hi = Math.floor(i.disp / 4294967296) | 0;
   if (i.base >= 0) {
@@ -47,7 +50,14 @@ function eaWide(c: Cpu, i: Instr): number {
     hi = (hi + xh + (s > 0xffffffff ? 1 : 0)) | 0;
     lo = s | 0;
   }
-  let a = hi * 4294967296 + (lo >>> 0);
+  c.rh = hi;
+  return lo;
+}
+
+/** The address modulo 2^64, computed in 32-bit halves, as a signed double. */
+function eaWide(c: Cpu, i: Instr): number {
+  const lo = eaHalves(c, i);
+  let a = c.rh * 4294967296 + (lo >>> 0);
   if (i.seg !== Seg.None) a += i.seg === Seg.FS ? c.fsBase : c.gsBase;
   return a;
 }
