@@ -4,7 +4,7 @@
 
 import type { Cpu } from '../cpu.js';
 import { Reg } from '../regs.js';
-import { FOp, getFlags, setFlags, CF, OF, SF, ZF, PF, AF } from '../flags.js';
+import { getFlags, setFlags, CF, OF, SF, ZF, PF, AF } from '../flags.js';
 import { CpuFault, Vector } from '../fault.js';
 import type { Handler, Instr } from '../instr.js';
 import { OpF, def } from '../optable.js';
@@ -26,12 +26,9 @@ function mul64lo(c: Cpu, a: number, aH: number, b: number, bH: number): number {
 }
 
 /** MUL/IMUL set CF=OF; SF, ZF, PF are undefined (we leave them from the low result, AF 0). */
-function mulFlags(c: Cpu, overflow: boolean, lo: number, hi: number, sz: number): void {
-  const base = getFlags(c) & ~(CF | OF | SF | ZF | PF | AF);
-  setFlags(c, base | (overflow ? CF | OF : 0));
-  // SF/ZF/PF: Intel leaves them undefined; keep them from the result like most hardware.
-  c.fop = FOp.None;
-  void lo; void hi; void sz;
+function mulFlags(c: Cpu, overflow: boolean): void {
+  // CF = OF = the product did not fit; SF, ZF, AF, PF are undefined (SDM) and cleared here.
+  setFlags(c, (getFlags(c) & ~(CF | OF | SF | ZF | PF | AF)) | (overflow ? CF | OF : 0));
 }
 
 const big = (lo: number, hi: number) => (BigInt(hi) << 32n) | BigInt(lo >>> 0);
@@ -50,14 +47,14 @@ function mul1(c: Cpu, i: Instr): void {
     case 1: {
       const r = (c.lo[0] & 0xff) * b;
       setReg(c, 0, 2, r, 0);
-      mulFlags(c, r > 0xff, r, 0, 1);
+      mulFlags(c, r > 0xff);
       return;
     }
     case 2: {
       const r = (c.lo[0] & 0xffff) * b;
       setReg(c, 0, 2, r & 0xffff, 0);
       setReg(c, 2, 2, r >>> 16, 0);
-      mulFlags(c, r > 0xffff, r, 0, 2);
+      mulFlags(c, r > 0xffff);
       return;
     }
     case 4: {
@@ -65,7 +62,7 @@ function mul1(c: Cpu, i: Instr): void {
       const hi = mulHiU32(a, b);
       setReg(c, 0, 4, Math.imul(a, b), 0);
       setReg(c, 2, 4, hi, 0);
-      mulFlags(c, hi !== 0, 0, 0, 4);
+      mulFlags(c, hi !== 0);
       return;
     }
     default: {
@@ -73,7 +70,7 @@ function mul1(c: Cpu, i: Instr): void {
       const h = p >> 64n;
       c.lo[0] = lo32(p); c.hi[0] = hi32(p);
       c.lo[2] = lo32(h); c.hi[2] = hi32(h);
-      mulFlags(c, h !== 0n, 0, 0, 8);
+      mulFlags(c, h !== 0n);
     }
   }
 }
@@ -85,21 +82,21 @@ function imul1(c: Cpu, i: Instr): void {
     case 1: {
       const r = ((c.lo[0] << 24) >> 24) * ((b << 24) >> 24);
       setReg(c, 0, 2, r & 0xffff, 0);
-      mulFlags(c, r !== (r << 24) >> 24, r, 0, 1);
+      mulFlags(c, r !== (r << 24) >> 24);
       return;
     }
     case 2: {
       const r = ((c.lo[0] << 16) >> 16) * ((b << 16) >> 16);
       setReg(c, 0, 2, r & 0xffff, 0);
       setReg(c, 2, 2, (r >> 16) & 0xffff, 0);
-      mulFlags(c, r !== (r << 16) >> 16, r, 0, 2);
+      mulFlags(c, r !== (r << 16) >> 16);
       return;
     }
     case 4: {
       const p = BigInt(c.lo[0]) * BigInt(b);
       setReg(c, 0, 4, lo32(p), 0);
       setReg(c, 2, 4, hi32(p), 0);
-      mulFlags(c, p !== BigInt(lo32(p)), 0, 0, 4);
+      mulFlags(c, p !== BigInt(lo32(p)));
       return;
     }
     default: {
@@ -107,7 +104,7 @@ function imul1(c: Cpu, i: Instr): void {
       const h = p >> 64n;
       c.lo[0] = lo32(p); c.hi[0] = hi32(p);
       c.lo[2] = lo32(h); c.hi[2] = hi32(h);
-      mulFlags(c, p !== BigInt.asIntN(64, p), 0, 0, 8);
+      mulFlags(c, p !== BigInt.asIntN(64, p));
     }
   }
 }
@@ -223,15 +220,15 @@ function imulTrunc(c: Cpu, i: Instr, a: number, aH: number, b: number, bH: numbe
     const small = aH === a >> 31 && bH === b >> 31;
     const overflow = small ? false : big(a, aH) * big(b, bH) !== big(lo, hi);
     setReg(c, i.reg, 8, lo, hi);
-    mulFlags(c, overflow, lo, hi, 8);
+    mulFlags(c, overflow);
   } else if (sz === 4) {
     const lo = Math.imul(a, b);
     setReg(c, i.reg, 4, lo, 0);
-    mulFlags(c, a * b !== lo, lo, 0, 4); // exact below 2^53, and certainly unequal above
+    mulFlags(c, a * b !== lo); // exact below 2^53, and certainly unequal above
   } else {
     const r = ((a << 16) >> 16) * ((b << 16) >> 16);
     setReg(c, i.reg, 2, r & 0xffff, 0);
-    mulFlags(c, r !== (r << 16) >> 16, r, 0, 2);
+    mulFlags(c, r !== (r << 16) >> 16);
   }
 }
 
