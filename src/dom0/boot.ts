@@ -64,7 +64,7 @@ export function bootDomain(o: BootOptions): BootedDomain {
     consoleWrite: (_id, bytes) => o.onHypervisorLog?.(new TextDecoder().decode(bytes)),
     onShutdown: (_d, reason, detail) => resolveExit({ reason, detail }),
     bindRemote: () => -1,
-    sendRemote: (_d, remoteDom, remotePort) => {
+    sendRemote: (_d, _port, remoteDom, remotePort) => {
       if (remoteDom === 0) dom0Ports.get(remotePort)?.();
     },
   };

@@ -28,8 +28,8 @@ export interface DomainHost {
   onShutdown(d: Domain, reason: ShutdownReason, detail: string): void;
   /** EVTCHNOP_bind_interdomain to a port of another domain (dom0): returns our local port or -errno. */
   bindRemote(d: Domain, remoteDom: number, remotePort: number): number;
-  /** The guest notified an interdomain port whose other end is in `remoteDom`. */
-  sendRemote(d: Domain, remoteDom: number, remotePort: number): void;
+  /** The guest notified interdomain port `port`, whose other end is `remotePort` of `remoteDom`. */
+  sendRemote(d: Domain, port: number, remoteDom: number, remotePort: number): void;
 }
 
 export interface DomainOptions {
@@ -99,7 +99,7 @@ export class Domain {
     for (const v of this.vcpus) v.cpu.m.onCodeWrite = (frame) => this.codeWritten(frame);
     this.evtchn = new EventChannels(o.domid, o.mem, this.vcpus, {
       kick: (v) => { v.blocked = v.blocked && !this.wakeable(v); },
-      sendRemote: (rd, rp) => this.host.sendRemote(this, rd, rp),
+      sendRemote: (port, rd, rp) => this.host.sendRemote(this, port, rd, rp),
     });
     this.grants = new GrantTable(o.mem);
     this.pageTypes = new PageTypes(o.mem.nrPages, this.dv);

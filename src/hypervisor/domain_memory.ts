@@ -3,6 +3,8 @@
 // machine-to-phys table). MFNs are domain-local, so a guest can never name another domain's
 // memory; dom0's backends (main thread) and the domain's vCPUs (its worker) share the buffer.
 
+import { DomainControl } from './domain_control.js';
+
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
 
@@ -42,10 +44,17 @@ export class DomainMemory {
   readonly ram: Uint8Array;
   readonly i32: Int32Array;
   readonly layout: DomainMemoryLayout;
+  /** The words the domain's threads share besides memory (doorbells, grant-table size, stats). */
+  readonly ctl: DomainControl;
 
-  /** Allocate for nrPages of RAM, or attach to an existing buffer (the other thread's view). */
-  constructor(nrPages: number, readonly sab: SharedArrayBuffer = new SharedArrayBuffer(domainMemoryLayout(nrPages).totalFrames * PAGE_SIZE)) {
+  /** Allocate for nrPages of RAM, or attach to existing buffers (the other thread's view). */
+  constructor(
+    nrPages: number,
+    readonly sab: SharedArrayBuffer = new SharedArrayBuffer(domainMemoryLayout(nrPages).totalFrames * PAGE_SIZE),
+    ctl?: SharedArrayBuffer,
+  ) {
     this.layout = domainMemoryLayout(nrPages);
+    this.ctl = new DomainControl(ctl);
     if (sab.byteLength !== this.layout.totalFrames * PAGE_SIZE) {
       throw new Error(`domain memory buffer is ${sab.byteLength} bytes, layout needs ${this.layout.totalFrames * PAGE_SIZE}`);
     }

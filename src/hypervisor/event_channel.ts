@@ -5,6 +5,7 @@
 import { shared_info, vcpu_info } from './abi/xen.js';
 import { PAGE_SIZE, type DomainMemory } from './domain_memory.js';
 import { EEXIST, EINVAL, ENOSPC, ENOENT } from './errno.js';
+import { Offer } from './domain_control.js';
 import type { Vcpu } from './vcpu.js';
 
 /** 64 words x 64 bits (2-level ABI on 64-bit guests). */
@@ -33,8 +34,8 @@ export interface Port {
 export interface EventHost {
   /** Wake a vCPU that may be blocked (an event became pending for it). */
   kick(v: Vcpu): void;
-  /** The guest sent on an interdomain port whose other end is in another domain (dom0). */
-  sendRemote(remoteDom: number, remotePort: number): void;
+  /** The guest sent on interdomain port `port` whose other end is in another domain (dom0). */
+  sendRemote(port: number, remoteDom: number, remotePort: number): void;
 }
 
 export class EventChannels {
@@ -93,7 +94,21 @@ export class EventChannels {
     const p = this.alloc();
     if (p < 0) return p;
     Object.assign(this.ports[p], { state: PortState.Unbound, vcpu: 0, remoteDom, remotePort: 0, virq: 0 });
+    // dom0 runs on another thread: it binds by claiming the offer (DomainControl.claim).
+    if (remoteDom === 0) this.mem.ctl.setOffer(p, Offer.Unbound);
     return p;
+  }
+
+  /**
+   * dom0 claimed our unbound port: connect it. dom0 keys its end by our port number, so that is
+   * also the remote port EVTCHNOP_status reports.
+   */
+  connectClaimed(port: number): void {
+    if (!this.valid(port)) return;
+    const e = this.ports[port];
+    if (e.state !== PortState.Unbound || e.remoteDom !== 0) return;
+    e.state = PortState.Interdomain;
+    e.remotePort = port;
   }
 
   /** Bind a local port to a remote domain's port (the other side is kept by the caller). */
@@ -111,6 +126,7 @@ export class EventChannels {
     if (e.state !== PortState.Unbound || e.remoteDom !== remoteDom) return -EINVAL;
     e.state = PortState.Interdomain;
     e.remotePort = remotePort;
+    if (remoteDom === 0) this.mem.ctl.setOffer(port, Offer.None);
     return 0;
   }
 
@@ -142,6 +158,7 @@ export class EventChannels {
       if (t) t[e.virq] = 0;
     }
     Object.assign(e, { state: PortState.Free, vcpu: 0, remoteDom: 0, remotePort: 0, virq: 0 });
+    this.mem.ctl.setOffer(port, Offer.None);
     this.setBit(this.pendingOff, port, false);
     return 0;
   }
@@ -163,13 +180,18 @@ export class EventChannels {
     switch (e.state) {
       case PortState.Interdomain:
         if (e.remoteDom === this.domid) this.setPending(e.remotePort);
-        else this.host.sendRemote(e.remoteDom, e.remotePort);
+        else this.host.sendRemote(port, e.remoteDom, e.remotePort);
         return 0;
       case PortState.Ipi:
         this.setPending(port);
         return 0;
       case PortState.Unbound:
-        return 0; // silently dropped, as Xen does
+        // dom0 may have bound it since the worker last looked: connect now so nothing is lost.
+        if (e.remoteDom === 0 && this.mem.ctl.takeClaim(port)) {
+          this.connectClaimed(port);
+          this.host.sendRemote(port, 0, port);
+        }
+        return 0; // otherwise silently dropped, as Xen does
       default:
         return -EINVAL;
     }

@@ -41,8 +41,14 @@ const DOMID = grant_entry_v1.fields.domid.offset;
 const FRAME = grant_entry_v1.fields.frame.offset;
 
 export class GrantTable {
-  /** Frames the guest has set up (GNTTABOP_setup_table); entries beyond are invalid refs. */
-  nrFrames = 0;
+  /** Frames the guest has set up (GNTTABOP_setup_table); entries beyond are invalid refs. Shared
+   * with dom0's thread through the control block. */
+  get nrFrames(): number {
+    return this.mem.ctl.grantFrames;
+  }
+  set nrFrames(n: number) {
+    this.mem.ctl.grantFrames = n;
+  }
   private readonly u16: Uint16Array;
   private readonly u32: Uint32Array;
   /** Active uses per reference (Xen's active-entry pin counts): flags clear on the last release. */
