@@ -40,7 +40,12 @@ export function initialiseVcpu(d: Domain, caller: Vcpu, t: Vcpu, ctxVa: number):
   c.rip = i64(ur + cpu_user_regs.fields.rip.offset);
   c.sreg[1] = dv.getUint16(ur + cpu_user_regs.fields.cs.offset, true) | 3;
   c.sreg[2] = dv.getUint16(ur + cpu_user_regs.fields.ss.offset, true) | 3;
-  setFlags(c, dv.getUint32(ur + cpu_user_regs.fields.rflags.offset, true));
+  // arch_set_info_guest (xen/arch/x86/domain.c): EFLAGS.IOPL becomes the vCPU's virtual IOPL and
+  // is cleared in the real flags. Linux's cpu_initialize_context passes IOPL_RING1 this way, so
+  // a secondary vCPU may do the port I/O the boot vCPU got with PHYSDEVOP_set_iopl.
+  const rflags = dv.getUint32(ur + cpu_user_regs.fields.rflags.offset, true);
+  t.iopl = (rflags >>> 12) & 3;
+  setFlags(c, rflags & ~0x3000);
   for (let k = 0; k < 256; k++) {
     const o = f.trap_ctxt.offset + k * trap_info.size;
     const vec = dv.getUint8(o + trap_info.fields.vector.offset);

@@ -1,11 +1,16 @@
 // Drives a domain's console like a person at the keyboard: waits for text, types commands,
 // and returns what a command printed (between unique markers).
-import type { BootedDomain } from '../../src/dom0/boot.js';
+/** What the driver needs of a domain: bootDomain's BootedDomain, or a toolstack console adapter. */
+export interface DrivenConsole {
+  console: { on(ev: 'data', f: (d: Buffer) => void): unknown };
+  input: { write(s: string): unknown };
+  exited: Promise<{ reason: string; detail: string }>;
+}
 
 export class ConsoleDriver {
   out = '';
   private seq = 0;
-  constructor(private readonly b: BootedDomain) {
+  constructor(private readonly b: DrivenConsole) {
     b.console.on('data', (d: Buffer) => (this.out += d.toString()));
   }
 

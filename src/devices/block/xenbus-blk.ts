@@ -18,7 +18,7 @@ import type { EventChannelEnd, FrontendDomain } from '../frontend.js';
 import { GrantError } from '../../hypervisor/grant_table.js';
 import { BLKIF_MAX_SEGMENTS_PER_REQUEST, VDISK_CDROM, VDISK_READONLY, XEN_IO_PROTO_ABI_X86_64 } from './blkif.js';
 import { MAX_INDIRECT_SEGMENTS, XenBlkifRing, type BlkifRingStats } from './blkback.js';
-import { openDiskImage, type DiskFormat, type DiskImage } from './image/index.js';
+import { openDiskImage, probeFormat, type DiskFormat, type DiskImage } from './image/index.js';
 import { BlkifBackRing, RingError } from './ring.js';
 import {
   inTransaction, parseU32, readOptional, rmQuiet, silentBlkLogger, xsErrno, type BlkLogger, type XenstoreHandle,
@@ -39,6 +39,8 @@ export interface ImageRequest {
   readonly path: string;
   readonly format: DiskFormat;
   readonly readOnly: boolean;
+  /** qcow2 backing files may be followed (not for a format that was only probed). */
+  readonly backing?: boolean;
 }
 export type ImageOpener = (req: ImageRequest) => Promise<DiskImage>;
 
@@ -504,10 +506,11 @@ export class BlkBackend {
       await this.checkSharing(target.path, canonicalMode(mode), type);
       // Linux's blkback: read-only unless the mode has a 'w'; a CD-ROM is never written.
       const readOnly = !mode.includes('w') || this.cdrom;
-      const opener = this.o.openImage ?? ((r: ImageRequest) => openDiskImage(r.path, { format: r.format, readOnly: r.readOnly }));
+      const opener =
+        this.o.openImage ?? ((r: ImageRequest) => openDiskImage(r.path, { format: r.format, readOnly: r.readOnly, backing: r.backing }));
       let image: DiskImage;
       try {
-        image = await opener({ path: target.path, format: target.format, readOnly });
+        image = await opener({ path: target.path, format: target.format, readOnly, backing: !target.probed });
       } catch (e) {
         throw new HotplugError(e instanceof Error ? e.message : String(e), 'error');
       }
@@ -543,7 +546,7 @@ export class BlkBackend {
   }
 
   /** The checks the block and blktap scripts make before losetup / tapdisk. */
-  private async resolveImage(type: string, params: string, mode: string): Promise<{ path: string; format: DiskFormat }> {
+  private async resolveImage(type: string, params: string, mode: string): Promise<{ path: string; format: DiskFormat; probed?: boolean }> {
     if (type === 'phy') {
       const dev = params.startsWith('/') ? params : `/dev/${params}`;
       let real: string;
@@ -562,7 +565,12 @@ export class BlkBackend {
       if (canonicalMode(mode) === 'w' && (st.mode & 0o222) === 0) {
         throw new HotplugError(`File ${file} is read-only, and so I will not\nmount it read-write in a guest domain.`, 'busy');
       }
-      return { path: file, format: 'raw' };
+      // Xen's block script loop-mounts a file: as raw. The seed walkthrough gives a qcow2 image
+      // as file:, so tsxen probes it (as QEMU does for an unnamed format) — but a probed qcow2
+      // may not name a backing file: a guest that wrote a qcow2 header into its raw disk must
+      // not get to read host files through it on the next boot.
+      const format = await probeFormat(file).catch(() => 'raw' as const);
+      return { path: file, format, probed: true };
     }
     if (type === 'tap' || type === 'tap2') {
       // blktap: strip "tapdisk:", then the driver up to the first ':'.

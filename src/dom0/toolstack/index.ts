@@ -352,6 +352,16 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
       // not introduced any more
     }
     removeDomainTree(this.h, r.domid, r.vmPath);
+    // The per-domain backend directories the device controllers left (libxl__devices_destroy
+    // removes them too).
+    for (const cls of ['vbd', 'tap', 'tap2', 'vif']) {
+      const p = `/local/domain/0/backend/${cls}/${r.domid}`;
+      try {
+        if (this.h.exists(p)) this.h.rm(p);
+      } catch (e) {
+        this.log.warn({ domid: r.domid }, `removing ${p}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     this.xc.releaseDomain(r.domid);
     this.domains.delete(r.domid);
     const end: DomainEnd = { domid: r.domid, name: r.name, reason: r.ended ?? reason, detail: r.ended ? r.endDetail : detail };

@@ -290,6 +290,17 @@ describe('qcow2 backing files', () => {
     expectBytes(readFileSync(out), expected, 'converted chain');
   });
 
+  it('refuses to follow a backing file when told not to (a probed file: disk)', async () => {
+    const base = at('probe-base.raw');
+    writeFileSync(base, new Uint8Array(1 << 20));
+    const top = at('probe-top.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', '-b', base, '-F', 'raw', top, '1M');
+    await rejects(openDiskImage(top, { readOnly: true, backing: false }), 'EACCES', /backing file .*probe-base\.raw.*tap:qcow2:/);
+    const img = await openDiskImage(top, { readOnly: true });
+    expect(img.format).toBe('qcow2');
+    await img.close();
+  });
+
   it('refuses a missing backing file and a backing loop, naming them', async () => {
     const lonely = at('lonely.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', '-u', '-b', 'gone.qcow2', '-F', 'qcow2', lonely, '1M');

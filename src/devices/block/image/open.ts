@@ -21,7 +21,7 @@ export async function openDiskImage(path: string, options: OpenDiskImageOptions)
   if (format !== 'auto' && format !== 'raw' && format !== 'qcow2') {
     throw new DiskImageError('EINVAL', `openDiskImage ${path}: unknown format "${String(format)}" (raw, qcow2 or auto)`);
   }
-  return openInChain(path, format, options.readOnly, []);
+  return openInChain(path, format, options.readOnly, [], options.backing ?? true);
 }
 
 async function openInChain(
@@ -29,6 +29,7 @@ async function openInChain(
   format: DiskFormat | 'auto',
   readOnly: boolean,
   chain: readonly string[],
+  backing = true,
 ): Promise<DiskImage> {
   let fmt = format;
   const probed = fmt === 'auto';
@@ -37,7 +38,12 @@ async function openInChain(
   return Qcow2Image.open(path, {
     readOnly,
     chain,
-    openBacking: (backingPath, backingFormat, backingChain) => openInChain(backingPath, backingFormat, true, backingChain),
+    openBacking: (backingPath, backingFormat, backingChain) => {
+      if (!backing) {
+        return Promise.reject(new DiskImageError('EACCES', `${path}: qcow2 image names backing file ${backingPath}, which a probed (file:) disk may not use; give the disk as tap:qcow2:`));
+      }
+      return openInChain(backingPath, backingFormat, true, backingChain);
+    },
   });
 }
 

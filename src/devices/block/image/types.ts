@@ -70,6 +70,8 @@ export interface OpenDiskImageOptions {
   /** 'auto' (the default) probes the file: qcow2 magic means qcow2, anything else is raw. */
   format?: DiskFormat | 'auto';
   readOnly: boolean;
+  /** Follow a qcow2 image's backing file (default true); false makes one an error. */
+  backing?: boolean;
 }
 
 /** Converts a ring/caller sector value to a safe integer, or throws EINVAL naming `what`. */
