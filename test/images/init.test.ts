@@ -7,6 +7,7 @@
 // Two edits to the copy of /init under test, both to keep it off the host: it reads its command
 // line from /cmdline.test instead of the host's /proc/cmdline, and its fallback shell is plain
 // `sh` on the piped stdin instead of `setsid cttyhack sh`, which would open the host's console.
+// (The piped stdin is kept on fd 3: ash gives a background job /dev/null as its stdin.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -48,7 +49,7 @@ mkdir -p '${root}'
 mount -t tmpfs -o mode=0755 tmpfs '${root}'
 cd '${root}'
 gzip -dc '${join(IMAGES_DIR, 'initramfs-busybox.cpio.gz')}' | cpio -idm --quiet
-sed -i -e 's#/proc/cmdline#/cmdline.test#' -e 's#setsid cttyhack sh#sh#' init
+sed -i -e 's#/proc/cmdline#/cmdline.test#' -e 's#setsid cttyhack sh &#sh <\\&3 \\&#' -e '2i exec 3<\\&0' init
 if grep -q -e 'setsid cttyhack sh' -e /proc/cmdline init; then echo 'run.sh: host-safety edit of /init failed' >&2; exit 97; fi
 printf '%s\\n' "$TSXEN_CMDLINE" > cmdline.test
 exec chroot '${root}' /init

@@ -217,6 +217,7 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
       this.log.error({ domid, name }, `domain thread error: ${message}`);
       if (!r.ended) void this.onGuestShutdown(r, 'crash', `internal error: ${message.split('\n')[0]}`);
     });
+    thread.on('handlerError', (message) => this.log.error({ domid, name }, message));
     thread.on('exit', () => {
       // A worker that ends without the guest stopping (killed, out of memory) is a crash.
       if (!r.ended && !r.gone) void this.onGuestShutdown(r, 'crash', 'domain thread exited');

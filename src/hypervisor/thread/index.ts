@@ -16,6 +16,8 @@ import type { DomainThreadInit, FromDomainThread } from './messages.js';
 
 export type { DomainThreadInit } from './messages.js';
 
+/** Interval of the doorbell safety net (ms). */
+const DOORBELL_POLL_MS = 100;
 /** How long a destroyed domain's worker may take to notice before it is terminated (ms). */
 const DESTROY_GRACE_MS = 2000;
 
@@ -47,7 +49,10 @@ export interface DomainThreadOptions {
 export interface DomainThreadEvents {
   log: [text: string];
   shutdown: [reason: ShutdownReason, detail: string];
+  /** The domain thread failed (the domain is dead). */
   error: [message: string];
+  /** A dom0 port handler threw (the domain runs on). */
+  handlerError: [message: string];
   exit: [];
 }
 
@@ -98,21 +103,33 @@ export class DomainThread extends EventEmitter<DomainThreadEvents> implements Fr
   /** Guest → dom0 notifications, dispatched on the main thread. */
   private async serveDoorbells(): Promise<void> {
     const ctl = this.mem.ctl;
-    while (this.running) {
-      const seq = ctl.dom0Seq();
-      ctl.takeDom0Doorbells((p) => {
-        const f = this.ports.get(p);
-        if (!f) return;
-        try {
-          f();
-        } catch (e) {
-          // A backend's bug must not stop the other ports' service.
-          this.emit('error', `port ${p} handler: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-        }
-      });
-      if (!this.running) break;
-      await ctl.waitDom0(seq);
+    // A safety net under Atomics.waitAsync: should a wake-up ever be missed, the ports are
+    // still served within this many ms instead of the guest waiting forever.
+    const net = setInterval(() => this.drainDoorbells(), DOORBELL_POLL_MS);
+    net.unref();
+    try {
+      while (this.running) {
+        const seq = ctl.dom0Seq();
+        this.drainDoorbells();
+        if (!this.running) break;
+        await ctl.waitDom0(seq);
+      }
+    } finally {
+      clearInterval(net);
     }
+  }
+
+  private drainDoorbells(): void {
+    this.mem.ctl.takeDom0Doorbells((p) => {
+      const f = this.ports.get(p);
+      if (!f) return;
+      try {
+        f();
+      } catch (e) {
+        // A backend's bug must not stop the other ports' service.
+        this.emit('handlerError', `port ${p} handler: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      }
+    });
   }
 
   /** dom0's end of one of the toolstack's ports (xenstore, console), bound at build time. */
