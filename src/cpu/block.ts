@@ -4,7 +4,7 @@ import type { Instr } from './instr.js';
 /** A run of decoded instructions ending at a branch, a page end or a size limit. */
 export class Block {
   valid = true;
-  /** Executions so far while interpreted; the compiled form once hot. */
+  /** Executions so far (counting stops at the generated tier); the compiled form once hot. */
   hits = 0;
   fn: ((c: Cpu) => void) | null = null;
   /** Successors seen (taken / fall-through), valid while the TLB generation is linkGen. */

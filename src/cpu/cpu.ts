@@ -6,7 +6,7 @@ import { FOp } from './flags.js';
 import { CpuFault } from './fault.js';
 import { Block } from './block.js';
 import { decodeBlock, decodeSingle } from './decoder.js';
-import { compileBlock, HOT_THRESHOLD } from './compile.js';
+import { compileBlock, compileCalls, GEN_THRESHOLD, HOT_THRESHOLD } from './compile.js';
 import type { Instr } from './instr.js';
 
 export { Reg } from './regs.js';
@@ -87,6 +87,13 @@ export class Cpu {
   icount = 0;
   /** Set by a hook (or another caller) to make run() return after the current block. */
   stop = false;
+  /** PAUSE (a spin-wait) stops run() too: the hypervisor sets this while other vCPUs of the
+   * domain could run, so a vCPU waiting for another yields to it instead of spinning its slice. */
+  pauseYields = false;
+  /** Executions after which a block calls its handlers from one JS function (compile.ts tier 1). */
+  callsAt = HOT_THRESHOLD;
+  /** Executions after which a block runs as generated code (compile.ts tier 2); tests set 1 or Infinity. */
+  compileAt = GEN_THRESHOLD;
   private readonly blockTable: (Block | undefined)[] = new Array(1 << BLOCK_TABLE_BITS).fill(undefined);
   private readonly frameBlocks = new Map<number, Block[]>();
 
@@ -135,13 +142,20 @@ export class Cpu {
       prev = b;
       const ins = b.instrs;
       const n = ins.length;
-      const fn = b.fn;
+      let fn = b.fn;
+      if (b.hits < this.compileAt) {
+        // Counting stops once the block has its generated code.
+        const h = ++b.hits;
+        if (h >= this.compileAt) fn = b.fn = compileBlock(b);
+        else if (h === this.callsAt) fn = b.fn = compileCalls(b);
+      }
       if (fn !== null) {
         try {
           fn(this);
           this.icount += n;
         } catch (e) {
-          // The compiled block stored each instruction's next RIP before running it.
+          // The compiled block stored the next RIP of an instruction that can fault before
+          // running it (NaN for the decoder's stop, which runs last).
           let k = 0;
           while (k < n - 1 && ins[k].next !== this.rip) k++;
           this.faultAt(e, ins, k);
@@ -149,7 +163,6 @@ export class Cpu {
         }
         continue;
       }
-      if (++b.hits === HOT_THRESHOLD) b.fn = compileBlock(b);
       let k = 0;
       try {
         for (; k < n; k++) {

@@ -26,7 +26,7 @@ export interface Translator {
 
 const TLB_BITS = 12;
 const TLB_SIZE = 1 << TLB_BITS;
-const TLB_MASK = TLB_SIZE - 1;
+export const TLB_MASK = TLB_SIZE - 1;
 const CANONICAL_LIMIT = 0x800000000000; // 2^47
 
 export class Memory {

@@ -336,7 +336,12 @@ export class Domain {
     while (!this.stopped) {
       const next = this.serviceTimers();
       let ran = false;
+      let runnable = 0;
+      for (const v of this.vcpus) if (v.online && !v.blocked) runnable++;
       for (const v of this.vcpus) {
+        // With another vCPU runnable, a spin-wait (PAUSE) ends this one's turn: what it waits
+        // for is usually that other vCPU (an IPI answer, a lock holder), as pause-loop exiting.
+        v.cpu.pauseYields = runnable > 1;
         if (!v.online || v.blocked || this.stopped) continue;
         ran = true;
         this.guard(v, () => deliverEvents(v));

@@ -137,11 +137,14 @@ function xchgA(c: Cpu, i: Instr): void {
   setReg(c, r, sz, a, aH);
 }
 function nop(): void {}
+function pause(c: Cpu): void {
+  if (c.pauseYields) c.stop = true;
+}
 for (let r = 0; r < 8; r++) {
   defPick(0x90 + r, 0, 'xchg', (i) => {
     i.rm = opReg(i, false);
-    // 90 is NOP (also F3 90 = PAUSE) unless REX.B makes it XCHG R8.
-    return i.rm === 0 ? nop : xchgA;
+    // 90 is NOP (F3 90 is PAUSE) unless REX.B makes it XCHG R8.
+    return i.rm === 0 ? (i.rep === 1 ? pause : nop) : xchgA;
   });
 }
 

@@ -36,6 +36,8 @@ export class InterpRunner {
 
   constructor() {
     this.ram.fill(INT3, 0, 0x1000);
+    // A hot case ends in generated code (compile.ts tier 2), not in the handler-calling tier.
+    this.cpu.compileAt = HOT_THRESHOLD;
   }
 
   /**
