@@ -297,10 +297,11 @@ describe('files on disk', () => {
   mkdirSync(join(dir, 'boot'));
   writeFileSync(join(dir, 'boot', 'vmlinuz'), 'kernel');
   writeFileSync(join(dir, 'boot', 'initrd'), 'initrd');
+  writeFileSync(join(dir, 'disk.img'), '');
 
   it('resolves kernel, ramdisk and disk paths against the config file directory', () => {
     const file = join(dir, 'bb.cfg');
-    const c = parseDomainConfig("kernel = 'boot/vmlinuz'\nramdisk = 'boot/initrd'\ndisk = ['file:disk.img,xvda,w', 'file:/abs.img,xvdb,r']\n", file);
+    const c = parseDomainConfig("kernel = 'boot/vmlinuz'\nramdisk = 'boot/initrd'\ndisk = ['file:disk.img,xvda,w', 'phy:/abs.img,xvdb,r']\n", file);
     expect(c.kernel).toBe(join(dir, 'boot', 'vmlinuz'));
     expect(c.ramdisk).toBe(join(dir, 'boot', 'initrd'));
     expect(c.disk.map((d) => d.path)).toEqual([join(dir, 'disk.img'), '/abs.img']);
@@ -313,6 +314,16 @@ describe('files on disk', () => {
       `${file}:1: kernel: Cannot find kernel "${join(dir, 'boot', 'nope')}"`);
     expectError(() => parseDomainConfig("kernel = 'boot/vmlinuz'\n\nramdisk = '/no/initrd'\n", file), file, 3, 'ramdisk',
       `${file}:3: ramdisk: Cannot find ramdisk "/no/initrd"`);
+  });
+
+  it('checks file disk images exist, naming the line (phy: devices and empty CD-ROMs are not files)', () => {
+    const file = join(dir, 'bb.cfg');
+    expectError(() => parseDomainConfig("kernel = 'boot/vmlinuz'\ndisk = ['file:/no/disk.img,xvda,w']\n", file), file, 2, 'disk',
+      `${file}:2: disk: Disk image "/no/disk.img" does not exist`);
+    expectError(() => parseDomainConfig("kernel = 'boot/vmlinuz'\ndisk = [\n  'tap:qcow2:busybox.img,xvda,w']\n", file), file, 3, 'disk',
+      `${file}:3: disk: Disk image "${join(dir, 'busybox.img')}" does not exist (images/make-busybox-disk makes the walkthrough's disk)`);
+    const ok = parseDomainConfig("kernel = 'boot/vmlinuz'\ndisk = ['phy:/dev/nosuch,xvda,w', ',hdc:cdrom,r']\n", file);
+    expect(ok.disk.map((d) => d.vdev)).toEqual(['xvda', 'hdc']);
   });
 });
 

@@ -53,15 +53,15 @@ export function createOptionsHelp(): string {
 }
 
 /** Find the config: --path directories first when given, else the usual lookup. */
-function load(ctx: Ctx, defconfig: string, vars: string[], path: string | undefined): DomainConfig {
-  if (path === undefined) return loadDomainConfig(defconfig, { vars });
+function load(ctx: Ctx, defconfig: string, vars: string[], path: string | undefined, checkDisks: boolean): DomainConfig {
+  if (path === undefined) return loadDomainConfig(defconfig, { vars, checkDisks });
   const names = defconfig.endsWith('.cfg') ? [defconfig] : [defconfig, `${defconfig}.cfg`];
   const tried: string[] = [];
   for (const dir of path.split(':')) {
     for (const n of names) {
       const p = resolve(dir === '' ? '.' : dir, n);
       tried.push(p);
-      if (existsSync(p) && statSync(p).isFile()) return loadDomainConfig(p, { vars, defconfig });
+      if (existsSync(p) && statSync(p).isFile()) return loadDomainConfig(p, { vars, defconfig, checkDisks });
     }
   }
   throw new ConfigNotFoundError(defconfig, tried);
@@ -80,7 +80,8 @@ function parseConfig(ctx: Ctx, flags: CreateFlags, args: readonly string[]): Dom
     else defconfig = a;
   }
   try {
-    return load(ctx, defconfig, vars, flags.path);
+    // A dry run touches no device, so a disk that is not there yet is no error for it.
+    return load(ctx, defconfig, vars, flags.path, !flags.dryrun);
   } catch (e) {
     if (e instanceof XmConfigError || e instanceof ConfigNotFoundError) throw new PlainError(e.message);
     throw e;

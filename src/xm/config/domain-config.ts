@@ -83,6 +83,8 @@ export interface ParseOptions {
   readonly defconfig?: string;
   /** Whether kernel and ramdisk must exist, as create.configure_image required. Default true. */
   readonly checkFiles?: boolean;
+  /** Whether disk image files must exist (not for a dry run, which touches no device). Default true. */
+  readonly checkDisks?: boolean;
   /** Base of relative paths given on the command line. Default process.cwd(). */
   readonly cwd?: string;
 }
@@ -468,7 +470,7 @@ function build(b: Builder, file: string, opts: ParseOptions): DomainConfig {
     uuid = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
 
-  const disk = diskList(b);
+  const disk = diskList(b, (opts.checkFiles ?? true) && (opts.checkDisks ?? true));
   const vif = vifList(b);
 
   // Kernel command line: preprocess_ip, preprocess_nfs, then update_with_image_sxp.
@@ -545,7 +547,7 @@ function build(b: Builder, file: string, opts: ParseOptions): DomainConfig {
   };
 }
 
-function diskList(b: Builder): DiskSpec[] {
+function diskList(b: Builder, checkFiles: boolean): DiskSpec[] {
   const out: DiskSpec[] = [];
   for (const e of b.strList('disk')) {
     let d: DiskSpec;
@@ -559,6 +561,12 @@ function diskList(b: Builder): DiskSpec[] {
     // XendConfig.device_add refuses a second device with the same name.
     if (out.some((o) => o.devid === d.devid)) {
       throw new XmConfigError(e.file, e.line, 'disk', `The device "${d.vdev}" is already defined`);
+    }
+    // xend only found a missing image when the backend's hotplug script failed, after the domain
+    // was built; tsxen says so here, naming the line, and starts nothing.
+    if (checkFiles && d.path !== null && d.type !== 'phy' && !existsSync(d.path)) {
+      const hint = basename(d.path) === 'busybox.img' ? ' (images/make-busybox-disk makes the walkthrough\'s disk)' : '';
+      throw new XmConfigError(e.file, e.line, 'disk', `Disk image "${d.path}" does not exist${hint}`);
     }
     out.push(d);
   }
