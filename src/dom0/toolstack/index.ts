@@ -47,6 +47,8 @@ const STORE_PORT = 1;
 const CONSOLE_PORT = 2;
 /** XendDomainInfo.MINIMUM_RESTART_TIME: a domain that dies sooner is not restarted again. */
 const MINIMUM_RESTART_TIME_S = 60;
+/** How long a detach waits for the frontend to close before its nodes are removed anyway (ms). */
+const DETACH_TIMEOUT_MS = 10_000;
 /** How long xend waits for a device's hotplug verdict (DEVICE_CREATE_TIMEOUT is 100 s). */
 const DEVICE_TIMEOUT_MS = 100_000;
 
@@ -529,7 +531,17 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
     const r = this.liveRecord(domid);
     const i = r.vifs.findIndex((v) => v.device.devid === devid);
     if (i < 0) throw new XendError(`Device ${devid} not connected`);
+    const fe = `${domainPath(domid)}/device/vif/${devid}`;
     destroyVifDevice(this.h, domid, devid, { vmPath: r.vmPath, force });
+    if (!force) {
+      // XendDomainInfo.destroyDevice then waits for the device to go (_waitForDevice_destroy):
+      // the frontend closes in answer to the backend's Closing; then its nodes are removed.
+      const deadline = Date.now() + DETACH_TIMEOUT_MS;
+      while (Date.now() < deadline && this.h.exists(`${fe}/state`) && this.h.readString(`${fe}/state`) !== '6') {
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      destroyVifDevice(this.h, domid, devid, { vmPath: r.vmPath, force: true });
+    }
     r.vifs.splice(i, 1);
     this.log.info({ domid, devid }, 'network device detached');
   }

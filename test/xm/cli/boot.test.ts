@@ -3,7 +3,7 @@
 // `xm create -c`, one in a pseudo-terminal, and four at once for the scripted lifecycle
 // (list, destroy, new ids, crash, shutdown -w, killed xm).
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -21,11 +21,17 @@ let env: XmEnv;
 beforeAll(() => {
   ensureBuilt();
   env = new XmEnv();
-  // The seed's `xm create -c busybox`: a bare name found in the config directory (/etc/xen).
-  writeFileSync(
-    join(env.configDir, 'busybox'),
-    `kernel = "${IMAGES}/vmlinuz-tiny"\nramdisk = "${IMAGES}/initramfs-busybox.cpio.gz"\nname = "busybox"\nmemory = 64\nvcpus = 1\n`,
-  );
+  // The seed's `xm create -c busybox`: a bare name found in the config directory (/etc/xen),
+  // holding images/busybox.cfg as it is except for where its files are (the disk is made for
+  // this test by the walkthrough's script).
+  const disk = join(env.stateDir, 'busybox.img');
+  execFileSync(join(IMAGES, 'make-busybox-disk'), [disk], { stdio: 'ignore' });
+  const seed = readFileSync(join(IMAGES, 'busybox.cfg'), 'utf8')
+    .replace('"vmlinuz-tiny"', `"${IMAGES}/vmlinuz-tiny"`)
+    .replace('"initramfs-busybox.cpio.gz"', `"${IMAGES}/initramfs-busybox.cpio.gz"`)
+    .replace('file:busybox.img', `file:${disk}`);
+  expect(seed).toContain(`file:${disk},xvda,w`);
+  writeFileSync(join(env.configDir, 'busybox'), seed);
 });
 
 afterAll(async () => {
@@ -42,6 +48,10 @@ describe.skipIf(!CAN_BOOT)('xm create -c without a terminal (CI)', () => {
       const from = x.stdout.length;
       x.write('echo ci-$((6*7)); cat /proc/cmdline\n');
       await x.waitFor('ci-42', 60_000, from);
+      // The walkthrough's steps: root on xvda, then the network module and a ping to dom0.
+      await x.waitFor('root=/dev/xvda ro selinux=0 init=/bin/sh', 10_000, from);
+      x.write('dmesg -n 1; insmod /lib/modules/xen-netfront.ko; sleep 1; ifconfig eth0 172.16.31.100 up; ping -c 2 172.16.31.1\n');
+      await x.waitFor('2 packets transmitted, 2 packets received, 0% packet loss', 120_000, from);
       x.write('poweroff -f\n');
       end = await x.exit;
     } finally {
