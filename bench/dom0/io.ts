@@ -50,11 +50,13 @@ class Term {
   }
 }
 
-/** busybox dd's summary: "... copied, 1.234 seconds, 12.3MB/s" → bytes/s. */
-function ddRate(out: string): number {
-  const m = /(\d+) bytes .*copied, ([\d.]+) seconds/.exec(out);
-  if (!m) throw new Error(`no dd summary in:\n${out}`);
-  return Number(m[1]) / Number(m[2]);
+/** Bytes per second of a dd of `bytes`, timed by the guest's own clock (/proc/uptime; Debian's
+ * busybox dd prints no rate line). */
+async function timedDd(t: Term, bytes: number, dd: string): Promise<number> {
+  const out = await t.run(`a=$(cut -d' ' -f1 /proc/uptime); ${dd} 2>/dev/null; b=$(cut -d' ' -f1 /proc/uptime); echo "T $a $b"`);
+  const m = /T ([\d.]+) ([\d.]+)/.exec(out);
+  if (!m) throw new Error(`no timing in:\n${out}`);
+  return bytes / Math.max(0.01, Number(m[2]) - Number(m[1]));
 }
 
 function pingAvg(out: string): number {
@@ -92,10 +94,11 @@ async function tsxen(work: string): Promise<{ read: number; write: number; tmpfs
     for (const [t, ip] of [[a, '172.16.31.100'], [b, '172.16.31.101']] as const) {
       await t.run(`dmesg -n 1; insmod /lib/modules/xen-netfront.ko; sleep 1; ifconfig eth0 ${ip} up`);
     }
-    const write = ddRate(await a.run(`dd if=/dev/zero of=/dev/xvdb bs=1M count=${MIB} conv=fsync 2>&1`));
+    const bytes = MIB * 1024 * 1024;
+    const write = await timedDd(a, bytes, `dd if=/dev/zero of=/dev/xvdb bs=1M count=${MIB} conv=fsync`);
     await a.run('echo 3 > /proc/sys/vm/drop_caches');
-    const read = ddRate(await a.run(`dd if=/dev/xvdb of=/dev/null bs=1M count=${MIB} 2>&1`));
-    const tmpfs = ddRate(await a.run(`dd if=/dev/zero of=/tmp/z bs=1M count=${Math.min(MIB, 16)} 2>&1; rm /tmp/z`));
+    const read = await timedDd(a, bytes, `dd if=/dev/xvdb of=/dev/null bs=1M count=${MIB}`);
+    const tmpfs = await timedDd(a, 16 * 1024 * 1024, 'dd if=/dev/zero of=/tmp/z bs=1M count=16; rm /tmp/z');
     const ping0 = pingAvg(await a.run('ping -c 10 172.16.31.1'));
     const pingU = pingAvg(await a.run('ping -c 10 172.16.31.101'));
     return { read, write, tmpfs, ping0, pingU };
@@ -112,7 +115,7 @@ async function qemuTmpfs(): Promise<number> {
   try {
     await t.until(/Enter 'help'/, 0);
     await t.run('dmesg -n 1');
-    return ddRate(await t.run(`dd if=/dev/zero of=/tmp/z bs=1M count=${Math.min(MIB, 16)} 2>&1; rm /tmp/z`));
+    return await timedDd(t, 16 * 1024 * 1024, 'dd if=/dev/zero of=/tmp/z bs=1M count=16; rm /tmp/z');
   } finally {
     q.kill('SIGKILL');
   }
