@@ -306,11 +306,12 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
         }
         if (action === 'rename-restart') {
           // The old domain stays (preserved) under a new name; a fresh one takes name and uuid.
+          const config = r.config;
           r.preserved = true;
           await r.thread.destroy();
           this.renameRecord(r, `Domain-${r.uuid}`);
           const uuid = randomUUID();
-          await this.restart({ ...r.config, uuid }, uuid);
+          await this.restart({ ...config, uuid }, uuid);
           return;
         }
         await this.teardown(r, reason, detail);
