@@ -108,6 +108,15 @@ describe('xm talks to its own xend', () => {
     expect(log.stdout).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \d+\] +INFO \(xend\) Xend started/m);
   });
 
+  it('xm top without a terminal prints one round, as xentop -b -i 1 did', async () => {
+    const top = await env.xm(['top']);
+    expect(top.code).toBe(0);
+    const lines = top.stdout.split('\n').filter(Boolean);
+    expect(lines[0]).toMatch(/^xentop - \d\d:\d\d:\d\d +Xen 4\.4\.4-tsxen$/);
+    expect(lines.find((l) => /^ +NAME +STATE/.test(l))).toMatch(/^ +NAME +STATE +CPU\(sec\) +CPU\(%\) +MEM\(k\)/);
+    expect(lines.find((l) => l.trim().startsWith('Domain-0'))).toMatch(/^ +Domain-0 +r----- +\d+ +[\d.]+ +\d+/);
+  });
+
   it('unknown domains: "Error: Domain \'nosuch\' does not exist." and exit 3', async () => {
     for (const args of [['destroy', 'nosuch'], ['pause', 'nosuch'], ['list', 'nosuch'], ['domid', 'nosuch'], ['shutdown', 'nosuch'], ['console', 'nosuch'], ['block-list', 'nosuch'], ['sysrq', 'nosuch', 's']]) {
       const r = await env.xm(args);
