@@ -20,6 +20,7 @@ import { Xenstored, defaultSocketPath, type XsHandle } from '../xenstored/index.
 import { Xenconsoled, consolePage } from '../xenconsoled/index.js';
 import type { Console } from '../xenconsoled/console.js';
 import { attachVbd, destroyVbdDevice, type VbdDevice } from '../../devices/block/vbd-device.js';
+import { rmQuiet } from '../../devices/xenbus.js';
 import type { BlkBackend } from '../../devices/block/xenbus-blk.js';
 import {
   createHostNetwork,
@@ -76,13 +77,10 @@ interface DomainRecord {
   /** Set once the guest stopped: why. */
   ended: EndReason | null;
   endDetail: string;
-  /** Preserved after shutdown/crash (on_* = preserve): listed, until destroyed. */
-  preserved: boolean;
   gone: boolean;
   vbds: { device: VbdDevice; backend: BlkBackend; spec: DiskSpec }[];
   vifs: { device: VifDevice; spec: VifSpec }[];
   goneWaiters: ((e: DomainEnd) => void)[];
-  end?: DomainEnd;
 }
 
 class TsxenToolstack extends EventEmitter implements Toolstack {
@@ -206,7 +204,6 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
       startTime,
       ended: null,
       endDetail: '',
-      preserved: false,
       gone: false,
       vbds: [],
       vifs: [],
@@ -285,7 +282,7 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
     if (this.closing) return;
     switch (action) {
       case 'preserve':
-        r.preserved = true;
+        // Kept in the list (shut down or crashed) until xm destroy.
         await r.thread.destroy();
         return;
       case 'destroy':
@@ -307,7 +304,6 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
         if (action === 'rename-restart') {
           // The old domain stays (preserved) under a new name; a fresh one takes name and uuid.
           const config = r.config;
-          r.preserved = true;
           await r.thread.destroy();
           this.renameRecord(r, `Domain-${r.uuid}`);
           const uuid = randomUUID();
@@ -358,18 +354,10 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
     removeDomainTree(this.h, r.domid, r.vmPath);
     // The per-domain backend directories the device controllers left (libxl__devices_destroy
     // removes them too).
-    for (const cls of ['vbd', 'tap', 'tap2', 'vif']) {
-      const p = `/local/domain/0/backend/${cls}/${r.domid}`;
-      try {
-        if (this.h.exists(p)) this.h.rm(p);
-      } catch (e) {
-        this.log.warn({ domid: r.domid }, `removing ${p}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    for (const cls of ['vbd', 'tap', 'tap2', 'vif']) rmQuiet(this.h, `/local/domain/0/backend/${cls}/${r.domid}`);
     this.xc.releaseDomain(r.domid);
     this.domains.delete(r.domid);
     const end: DomainEnd = { domid: r.domid, name: r.name, reason: r.ended ?? reason, detail: r.ended ? r.endDetail : detail };
-    r.end = end;
     this.ends.set(r.domid, end);
     this.log.info({ domid: r.domid, name: r.name, reason: end.reason }, 'domain gone');
     for (const w of r.goneWaiters.splice(0)) w(end);
@@ -691,11 +679,9 @@ function actionFor(c: DomainConfig, reason: ShutdownReason): RestartAction {
   return c.onPoweroff;
 }
 
+/** The 16 bytes of a canonical UUID (the config parser has checked its form). */
 function uuidBytes(uuid: string): Uint8Array {
-  const hex = uuid.replace(/-/g, '');
-  const b = new Uint8Array(16);
-  for (let i = 0; i < 16; i++) b[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16) || 0;
-  return b;
+  return new Uint8Array(Buffer.from(uuid.replace(/-/g, ''), 'hex'));
 }
 
 export async function createToolstack(opts: ToolstackOptions): Promise<Toolstack & { readonly net: HostNetwork }> {

@@ -4,6 +4,7 @@
 // _introduceDomain / XendDomainInfo._initDomain).
 
 import type { XsHandle } from '../xenstored/index.js';
+import { rmQuiet } from '../../devices/xenbus.js';
 import type { DomainConfig } from '../../xm/config/domain-config.js';
 
 export interface DomainTree {
@@ -103,12 +104,7 @@ export function writeDomainTree(h: XsHandle, t: DomainTree): void {
   }
 }
 
+/** Already gone is fine: xenstored drops a released domain's own nodes. */
 export function removeDomainTree(h: XsHandle, domid: number, vmPath: string): void {
-  for (const p of [domainPath(domid), vmPath]) {
-    try {
-      h.rm(p);
-    } catch {
-      // already gone (xenstored drops a released domain's own nodes)
-    }
-  }
+  for (const p of [domainPath(domid), vmPath]) rmQuiet(h, p);
 }

@@ -10,7 +10,7 @@ import { loadDomainConfig } from '../../../src/xm/config/index.js';
 import type { Toolstack } from '../../../src/dom0/toolstack/types.js';
 import { IMAGES, driveConsole, testToolstack } from './helpers.js';
 
-const BOOT_MS = 600_000;
+const BOOT_MS = 300_000;
 
 let ts: Toolstack;
 let stateDir: string;

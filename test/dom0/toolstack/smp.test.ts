@@ -11,7 +11,7 @@ import type { Toolstack } from '../../../src/dom0/toolstack/types.js';
 import type { ConsoleDriver } from '../../hypervisor/console-driver.js';
 import { IMAGES, driveConsole, testToolstack } from './helpers.js';
 
-const BOOT_MS = 600_000;
+const BOOT_MS = 300_000;
 const BAD = ['BUG:', 'WARNING:', 'Oops', 'Kernel panic', 'Call Trace'];
 
 let ts: Toolstack;

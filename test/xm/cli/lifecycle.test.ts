@@ -7,7 +7,7 @@ import { writeFileSync, truncateSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAN_BOOT, ensureBuilt, parseList, RAMDISK_CFG, type Watched, XmEnv } from './harness.js';
 
-const BOOT_MS = 600_000;
+const BOOT_MS = 300_000;
 const PROMPT = '/ # ';
 
 let env: XmEnv;
