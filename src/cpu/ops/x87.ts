@@ -312,7 +312,10 @@ function arith(c: Cpu, op: number, dest: number, pa: number, b: number, bImg: In
     if (!(f & IE) || masked(c, IE)) putImg(c, dest, IMG[0], IMG[1], IMG[2]);
     return;
   }
-  if (fx) raise(c, fx);
+  if (fx) {
+    raise(c, fx);
+    if (aborted) return; // an unmasked DE leaves the destination as it was
+  }
   if ((op === AOp.Div && b === 0 && a === a) || (op === AOp.Divr && a === 0)) {
     const num = op === AOp.Div ? a : b;
     if (num !== 0 && num === num && Math.abs(num) !== Infinity) {
