@@ -26,14 +26,15 @@ import { ea } from './ops/operands.js';
 
 export type BlockFn = (c: Cpu) => void;
 
-/** Executions after which a block becomes one JS function calling its handlers (tier 1). */
-export const HOT_THRESHOLD = 32;
 /**
- * Executions after which a block gets generated code (tier 2). Generated code only pays once
- * V8 has optimised it: run a few hundred times it stays in V8's bytecode interpreter, slower
- * than tier 1 calling optimised handlers (booting a kernel runs a lot of such lukewarm code).
+ * Executions after which a block gets generated code. Each generated block is a new JS
+ * function that V8 must take through its own tiers (bytecode, baseline, optimised) before it
+ * pays: booting a kernel runs thousands of blocks a few thousand times each, where that
+ * compile work costs more than it saves (boot took 2-3x longer with tiers at 32 and 256
+ * executions), while the loops that matter run millions of times. Below this the interpreter
+ * runs the block, calling handlers that V8 has long optimised.
  */
-export const GEN_THRESHOLD = 256;
+export const GEN_THRESHOLD = 50_000;
 
 /** Flag producer known at compile time: its kind, size and the JS locals holding its operands. */
 interface Producer {
@@ -689,27 +690,7 @@ export function generate(b: Block): { params: string[]; args: unknown[]; body: s
   return { params, args, body: `${pre.join('\n')}\n${text}` };
 }
 
-/**
- * Tier 1: one JS function calling each instruction's handler in sequence. Every call site in
- * it sees exactly one handler, so V8 can inline the handlers into the block; it is cheap to
- * make. RIP constants are baked in.
- */
-export function compileCalls(b: Block): BlockFn {
-  const ins = b.instrs;
-  const lines: string[] = [];
-  const params: string[] = [];
-  const args: unknown[] = [];
-  ins.forEach((i, k) => {
-    lines.push(`c.rip = ${lit(i.len === 0 ? NaN : i.next)}; h${k}(c, i${k});`);
-    params.push(`h${k}`, `i${k}`);
-    args.push(i.exec, i);
-  });
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  const factory = new Function(...params, `return function block(c) {\n${lines.join('\n')}\n};`) as (...a: unknown[]) => BlockFn;
-  return factory(...args);
-}
-
-/** Tier 2: a hot block as generated JS. */
+/** A hot block as generated JS. */
 export function compileBlock(b: Block): BlockFn {
   const { params, args, body } = generate(b);
   // eslint-disable-next-line @typescript-eslint/no-implied-eval

@@ -6,7 +6,7 @@ import { FOp } from './flags.js';
 import { CpuFault } from './fault.js';
 import { Block } from './block.js';
 import { decodeBlock, decodeSingle } from './decoder.js';
-import { compileBlock, compileCalls, GEN_THRESHOLD, HOT_THRESHOLD } from './compile.js';
+import { compileBlock, GEN_THRESHOLD } from './compile.js';
 import type { Instr } from './instr.js';
 
 export { Reg } from './regs.js';
@@ -90,9 +90,7 @@ export class Cpu {
   /** PAUSE (a spin-wait) stops run() too: the hypervisor sets this while other vCPUs of the
    * domain could run, so a vCPU waiting for another yields to it instead of spinning its slice. */
   pauseYields = false;
-  /** Executions after which a block calls its handlers from one JS function (compile.ts tier 1). */
-  callsAt = HOT_THRESHOLD;
-  /** Executions after which a block runs as generated code (compile.ts tier 2); tests set 1 or Infinity. */
+  /** Executions after which a block runs as generated code (compile.ts); tests set 1 or Infinity. */
   compileAt = GEN_THRESHOLD;
   private readonly blockTable: (Block | undefined)[] = new Array(1 << BLOCK_TABLE_BITS).fill(undefined);
   private readonly frameBlocks = new Map<number, Block[]>();
@@ -147,7 +145,6 @@ export class Cpu {
         // Counting stops once the block has its generated code.
         const h = ++b.hits;
         if (h >= this.compileAt) fn = b.fn = compileBlock(b);
-        else if (h === this.callsAt) fn = b.fn = compileCalls(b);
       }
       if (fn !== null) {
         try {
@@ -165,11 +162,16 @@ export class Cpu {
       }
       let k = 0;
       try {
-        for (; k < n; k++) {
+        // RIP is stored once per block, before the last instruction: only terminators (always
+        // last) read or write it; a fault mid-block rewinds it from ins[k] below.
+        const last = n - 1;
+        for (; k < last; k++) {
           const i = ins[k];
-          this.rip = i.next; // branches overwrite it; faults rewind it below
           i.exec(this, i);
         }
+        const i = ins[last];
+        this.rip = i.next;
+        i.exec(this, i);
         this.icount += n;
       } catch (e) {
         this.faultAt(e, ins, k);

@@ -28,24 +28,45 @@ const TLB_BITS = 12;
 const TLB_SIZE = 1 << TLB_BITS;
 export const TLB_MASK = TLB_SIZE - 1;
 const CANONICAL_LIMIT = 0x800000000000; // 2^47
+let genCounter = 0;
 
 export class Memory {
   readonly dv: DataView;
   // NaN never compares equal: an empty entry.
-  readonly tagR = new Float64Array(TLB_SIZE).fill(NaN);
-  readonly offR = new Int32Array(TLB_SIZE);
-  readonly tagW = new Float64Array(TLB_SIZE).fill(NaN);
-  readonly offW = new Int32Array(TLB_SIZE);
-  readonly tagX = new Float64Array(TLB_SIZE).fill(NaN);
-  readonly offX = new Int32Array(TLB_SIZE);
+  tagR = new Float64Array(TLB_SIZE).fill(NaN);
+  offR = new Int32Array(TLB_SIZE);
+  tagW = new Float64Array(TLB_SIZE).fill(NaN);
+  offW = new Int32Array(TLB_SIZE);
+  tagX = new Float64Array(TLB_SIZE).fill(NaN);
+  offX = new Int32Array(TLB_SIZE);
+  // A second TLB, swapped in by swapTlb(): a PV guest's kernel and user mode run on different
+  // page tables, and keeping one TLB per mode (a two-entry PCID, in effect) saves a refill
+  // on every system call and return. Every flush covers both.
+  private altTagR = new Float64Array(TLB_SIZE).fill(NaN);
+  private altOffR = new Int32Array(TLB_SIZE);
+  private altTagW = new Float64Array(TLB_SIZE).fill(NaN);
+  private altOffW = new Int32Array(TLB_SIZE);
+  private altTagX = new Float64Array(TLB_SIZE).fill(NaN);
+  private altOffX = new Int32Array(TLB_SIZE);
+  // Where the active TLB holds lower-half (user) pages, as kind * TLB_SIZE + index (kind 0
+  // read, 1 write, 2 fetch): a CR3 write drops just those instead of scanning every entry.
+  private low = new Int32Array(3 * TLB_SIZE);
+  private lowCount = 0;
+  private altLow = new Int32Array(3 * TLB_SIZE);
+  private altLowCount = 0;
   /** 1 for each RAM frame that has decoded code in the code cache (shared by a domain's vCPUs). */
   codeFrame: Uint8Array;
   /** The Memory objects (vCPUs) sharing codeFrame: each one's write entries must see code. */
   peers: Memory[] = [this];
   /** Called (with the frame number) before the first write to a frame holding code. */
   onCodeWrite: (frame: number) => void = () => {};
-  /** Bumped by every flush: links between decoded blocks made under an older TLB are stale. */
-  gen = 0;
+  /**
+   * The active TLB's generation, renewed by every flush of it: links between decoded blocks
+   * made under another generation are stale. Drawn from one counter, so each value names one
+   * TLB state; swapTlb() exchanges it with the inactive TLB's.
+   */
+  gen = ++genCounter;
+  private altGen = ++genCounter;
   /** Second half of the last rd64 (the low half is its return value): keeps rd64 allocation-free. */
   hi = 0;
 
@@ -57,21 +78,79 @@ export class Memory {
     this.codeFrame = new Uint8Array(Math.ceil(ram.byteLength / 4096));
   }
 
+  /** Drop every translation, in both TLBs. */
   flush(): void {
-    this.gen++;
-    this.tagR.fill(NaN);
-    this.tagW.fill(NaN);
-    this.tagX.fill(NaN);
+    this.gen = ++genCounter;
+    this.altGen = ++genCounter;
+    this.lowCount = this.altLowCount = 0;
+    for (const t of [this.tagR, this.tagW, this.tagX, this.altTagR, this.altTagW, this.altTagX]) t.fill(NaN);
   }
 
+  /** Drop the translations of one linear page, in both TLBs. */
   flushPage(a: number): void {
-    this.gen++;
+    this.gen = ++genCounter;
+    this.altGen = ++genCounter;
     const lo = a >>> 0;
     const i = (lo >>> 12) & TLB_MASK;
     const page = a - (lo & 0xfff);
-    if (this.tagR[i] === page) this.tagR[i] = NaN;
-    if (this.tagW[i] === page) this.tagW[i] = NaN;
-    if (this.tagX[i] === page) this.tagX[i] = NaN;
+    for (const t of [this.tagR, this.tagW, this.tagX, this.altTagR, this.altTagW, this.altTagX]) if (t[i] === page) t[i] = NaN;
+  }
+
+  /**
+   * A new root table in the active TLB (a CR3 write): drop the lower half (user mappings) and
+   * those upper-half pages whose L4 slot (linear bits 47-39) is not marked in `keepSlot`. The
+   * kept pages behave as global pages do on hardware: only explicit flushes remove them.
+   */
+  flushActiveExcept(keepSlot: Uint8Array, allKept: boolean): void {
+    if (allKept && this.lowCount === 0) return; // nothing cached changes: links stay valid
+    this.gen = ++genCounter;
+    const tags = [this.tagR, this.tagW, this.tagX];
+    for (let k = 0; k < this.lowCount; k++) {
+      const e = this.low[k];
+      const t = tags[e >>> TLB_BITS], i = e & TLB_MASK;
+      if (t[i] >= 0) t[i] = NaN;
+    }
+    this.lowCount = 0;
+    if (allKept) return;
+    for (const t of tags) {
+      for (let i = 0; i < TLB_SIZE; i++) {
+        const page = t[i];
+        if (page < 0 && !keepSlot[Math.floor((page + 2 ** 48) / 2 ** 39)]) t[i] = NaN;
+      }
+    }
+  }
+
+  /** Drop every translation of the inactive TLB (its root table changed). */
+  flushInactive(): void {
+    this.altGen = ++genCounter;
+    this.altLowCount = 0;
+    this.altTagR.fill(NaN);
+    this.altTagW.fill(NaN);
+    this.altTagX.fill(NaN);
+  }
+
+  /** Exchange the active and inactive TLBs (a switch between two address spaces). */
+  swapTlb(): void {
+    const g = this.gen; this.gen = this.altGen; this.altGen = g;
+    let t = this.tagR; this.tagR = this.altTagR; this.altTagR = t;
+    t = this.tagW; this.tagW = this.altTagW; this.altTagW = t;
+    t = this.tagX; this.tagX = this.altTagX; this.altTagX = t;
+    let o = this.offR; this.offR = this.altOffR; this.altOffR = o;
+    o = this.offW; this.offW = this.altOffW; this.altOffW = o;
+    o = this.offX; this.offX = this.altOffX; this.altOffX = o;
+    o = this.low; this.low = this.altLow; this.altLow = o;
+    const n = this.lowCount; this.lowCount = this.altLowCount; this.altLowCount = n;
+  }
+
+  /** A lower-half page entered the active TLB (kind 0 read, 1 write, 2 fetch; index i). */
+  private noteLow(kind: number, i: number): void {
+    // Bounded: each entry is listed at most once per fill, and a full list means a full flush.
+    if (this.lowCount < this.low.length) this.low[this.lowCount++] = (kind << TLB_BITS) | i;
+    else {
+      this.lowCount = 0;
+      for (const t of [this.tagR, this.tagW, this.tagX]) for (let k = 0; k < TLB_SIZE; k++) if (t[k] >= 0) t[k] = NaN;
+      this.gen = ++genCounter;
+    }
   }
 
   /** The decoder found code in this frame: from now on writes to it must be seen. */
@@ -79,7 +158,12 @@ export class Memory {
     if (this.codeFrame[frame]) return;
     this.codeFrame[frame] = 1;
     const base = frame * 4096;
-    for (const p of this.peers) for (let i = 0; i < TLB_SIZE; i++) if (p.offW[i] === base) p.tagW[i] = NaN;
+    for (const p of this.peers) {
+      for (let i = 0; i < TLB_SIZE; i++) {
+        if (p.offW[i] === base) p.tagW[i] = NaN;
+        if (p.altOffW[i] === base) p.altTagW[i] = NaN;
+      }
+    }
   }
 
   /** Make a group of vCPUs' memories share code tracking (one domain, several vCPUs). */
@@ -158,6 +242,7 @@ export class Memory {
     if (this.tagX[i] !== page) {
       this.offX[i] = this.translate(page, Access.Exec, a);
       this.tagX[i] = page;
+      if (page >= 0) this.noteLow(2, i);
     }
     return this.offX[i] + o;
   }
@@ -169,6 +254,7 @@ export class Memory {
     if (this.tagR[i] !== page) {
       this.offR[i] = this.translate(page, Access.Read, a);
       this.tagR[i] = page;
+      if (page >= 0) this.noteLow(0, i);
     }
     return this.offR[i] + o;
   }
@@ -186,6 +272,7 @@ export class Memory {
     }
     this.offW[i] = off;
     this.tagW[i] = page;
+    if (page >= 0) this.noteLow(1, i);
     return off + o;
   }
 

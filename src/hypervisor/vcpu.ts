@@ -16,6 +16,9 @@ export interface TrapInfo {
   address: number;
 }
 
+/** Scratch for setKernelTable: which L4 slots keep their cached translations. */
+const KEEP_SLOTS = new Uint8Array(512);
+
 export class Vcpu {
   readonly cpu: Cpu;
   readonly walker: PageWalker;
@@ -58,6 +61,7 @@ export class Vcpu {
   iopl = 0;
   /** The guest's view of CR4 (Xen's ctrlreg[4]): PSE PAE PGE OSFXSR OSXMMEXCPT at start. */
   cr4 = 0x10 | 0x20 | 0x80 | 0x200 | 0x400;
+  private readonly ramView: DataView;
   /** Time this vCPU ran (ns), for xm list/vcpu-list. */
   cpuTimeNs = 0;
 
@@ -69,6 +73,7 @@ export class Vcpu {
     reservedStart: number,
     reservedEnd: number,
   ) {
+    this.ramView = new DataView(mem.ram.buffer, mem.ram.byteOffset, mem.ram.byteLength);
     this.walker = new PageWalker(mem.ram, walkerHooks, reservedStart, reservedEnd);
     // Xen forces _PAGE_USER on 64-bit PV guest entries; kernel/user separation is by page tables.
     this.walker.checkUser = false;
@@ -131,12 +136,55 @@ export class Vcpu {
     }
     this.kernelMode = !this.kernelMode;
     this.walker.userMode = !this.kernelMode;
-    this.loadPageTables();
+    this.walker.cr3 = this.kernelMode ? this.kernelTable : this.userTable;
+    // Each mode keeps its own TLB (memory.ts): a mode switch loses no translations.
+    this.cpu.m.swapTlb();
   }
 
-  /** Point the walker at the active mode's L4 and flush the TLB (a CR3 write). */
+  /** Point the walker at the active mode's L4 and flush both TLBs (a context load). */
   loadPageTables(): void {
     this.walker.cr3 = this.kernelMode ? this.kernelTable : this.userTable;
     this.cpu.m.flush();
+  }
+
+  /**
+   * MMUEXT_NEW_BASEPTR: a new kernel L4 (a process switch, or text_poke's temporary mm). As
+   * on hardware, where the kernel's own mappings are global and survive CR3 writes, kernel
+   * half translations stay cached where the new L4 has the same entry as the old one; the
+   * user half is dropped. Linux flushes kernel mappings it changes explicitly (mmuext TLB
+   * flushes, update_va_mapping with a flush flag), as it must on hardware.
+   */
+  setKernelTable(mfn: number): void {
+    const keep = KEEP_SLOTS.fill(0);
+    let allKept = this.kernelTable !== 0;
+    if (allKept) {
+      const dv = this.ramView;
+      const o = this.kernelTable * PAGE_SIZE, n = mfn * PAGE_SIZE;
+      for (let slot = 256; slot < 512; slot++) {
+        // Accessed and dirty bits (5, 6) change under the walker; they do not change a translation.
+        const same = (dv.getUint32(o + slot * 8, true) & ~0x60) === (dv.getUint32(n + slot * 8, true) & ~0x60) &&
+          dv.getUint32(o + slot * 8 + 4, true) === dv.getUint32(n + slot * 8 + 4, true);
+        keep[slot] = same ? 1 : 0;
+        allKept &&= same;
+      }
+    }
+    this.kernelTable = mfn;
+    if (!this.kernelMode) {
+      this.cpu.m.flushInactive();
+      return;
+    }
+    this.walker.cr3 = mfn;
+    this.cpu.m.flushActiveExcept(keep, allKept);
+  }
+
+  /** MMUEXT_NEW_USER_BASEPTR: a new user L4; the user-mode TLB starts empty. */
+  setUserTable(mfn: number): void {
+    this.userTable = mfn;
+    if (this.kernelMode) {
+      this.cpu.m.flushInactive();
+      return;
+    }
+    this.walker.cr3 = mfn;
+    this.cpu.m.flushActiveExcept(KEEP_SLOTS.fill(0), false);
   }
 }

@@ -305,11 +305,10 @@ class Runner {
   readonly hooks = new StopHooks();
   readonly tr = new TestTranslator();
   readonly cpu: Cpu;
-  /** compileAt: generated code from that execution on; callsAt: the handler-calling tier. */
-  constructor(compileAt: number, callsAt = Infinity) {
+  /** compileAt: generated code from that execution on. */
+  constructor(compileAt: number) {
     this.cpu = new Cpu(new Uint8Array(RAM), this.tr, this.hooks);
     this.cpu.compileAt = compileAt;
-    this.cpu.callsAt = callsAt;
   }
   load(c: Case, fresh: boolean): void {
     const cpu = this.cpu;
@@ -348,9 +347,8 @@ describe('compiled blocks match the handler path', () => {
     console.log(`compile test: TSXEN_COMPILE_SEED=${SEED} reproduces this run`);
     const rng = new Rng(SEED);
     const interp = new Runner(Infinity);
-    // Generated code from the first run, from the second (after a run interpreted), and the
-    // handler-calling tier from the first run.
-    const comps = [new Runner(1), new Runner(2), new Runner(Infinity, 1)];
+    // Generated code from the first run, and from the second (after a run interpreted).
+    const comps = [new Runner(1), new Runner(2)];
     const failures: string[] = [];
     let ranThrough = 0, faulted = 0;
     for (let n = 0; n < CASES && failures.length < 5; n++) {
@@ -457,11 +455,10 @@ describe('compiled blocks match the handler path', () => {
       dec esi
       jnz outer
       syscall`);
-    for (const [compileAt, callsAt] of [[1, 1], [32, 8], [Infinity, 1], [Infinity, Infinity]]) {
+    for (const compileAt of [1, 32, Infinity]) {
       const hooks = new StopHooks();
       const cpu = flatCpu(1 << 16, hooks);
       cpu.compileAt = compileAt;
-      cpu.callsAt = callsAt;
       cpu.m.ram.set(code, 0x1000);
       cpu.rip = 0x1000;
       cpu.setRegNum(4, 0x8000);
@@ -473,11 +470,10 @@ describe('compiled blocks match the handler path', () => {
   });
 
   it('an undecodable instruction at the end of a compiled block faults at its own address', () => {
-    for (const [compileAt, callsAt] of [[1, 1], [Infinity, 1], [Infinity, Infinity]]) {
+    for (const compileAt of [1, Infinity]) {
       const hooks = new StopHooks();
       const cpu = flatCpu(1 << 16, hooks);
       cpu.compileAt = compileAt;
-      cpu.callsAt = callsAt;
       cpu.m.ram.set([0x48, 0x01, 0xd8, 0x90, 0x0f, 0x0e], 0x1000); // add rax, rbx; nop; FEMMS (not implemented)
       cpu.rip = 0x1000;
       cpu.run(100);

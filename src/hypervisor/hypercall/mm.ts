@@ -1,7 +1,7 @@
 // Page-table hypercalls (xen/arch/x86/mm.c do_mmu_update, do_mmuext_op, do_update_va_mapping).
 // MFNs are domain-local, so a guest can only ever name its own frames; updates are checked
-// to stay inside the domain (frames beyond RAM: shared_info and grant frames only). The guest's
-// TLBs are flushed after every change: coarser than Xen, never stale.
+// to stay inside the domain (frames beyond RAM: shared_info and grant frames only). As on Xen,
+// the guest flushes what it changed (a stale translation can only reach the domain's own RAM).
 
 import { EFAULT, EINVAL, ENOSYS, EPERM } from '../errno.js';
 import { readBig, readI64, readU32, writeU32 } from '../guest_access.js';
@@ -117,13 +117,11 @@ export const mmuext_op: HypercallFn = (d, v, a) => {
         break;
       case 5: // MMUEXT_NEW_BASEPTR
         if (!d.mem.isRam(arg1)) { rc = -EINVAL; break; }
-        v.kernelTable = arg1;
-        if (v.kernelMode) v.loadPageTables();
+        v.setKernelTable(arg1);
         break;
       case 15: // MMUEXT_NEW_USER_BASEPTR
         if (arg1 !== 0 && !d.mem.isRam(arg1)) { rc = -EINVAL; break; }
-        v.userTable = arg1;
-        if (!v.kernelMode) v.loadPageTables();
+        v.setUserTable(arg1);
         break;
       case 6: case 8: case 10: // TLB_FLUSH_LOCAL / MULTI / ALL
         d.flushAllTlbs();

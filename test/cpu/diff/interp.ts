@@ -4,7 +4,6 @@
 import { Cpu } from '../../../src/cpu/cpu.js';
 import { CpuFault, PF_FETCH, PF_PRESENT, PF_USER, PF_WRITE, pageFault } from '../../../src/cpu/fault.js';
 import { StopHooks } from '../../../src/cpu/flat.js';
-import { HOT_THRESHOLD } from '../../../src/cpu/compile.js';
 import { getFlags, setFlags } from '../../../src/cpu/flags.js';
 import { Access, type Translator } from '../../../src/cpu/memory.js';
 import { CODE_ADDR, DATA_ADDR, DATA_SIZE, INT3, initialData, type Case, type Result } from './layout.js';
@@ -28,6 +27,9 @@ class DiffTranslator implements Translator {
 const u64 = (lo: number, hi: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 const NO_FAULT = -1000;
 
+/** Runs of a hot case before its block is compiled (instead of the production threshold). */
+const HOT = 32;
+
 export class InterpRunner {
   readonly ram = new Uint8Array(DATA_FRAME + DATA_SIZE);
   readonly hooks = new StopHooks();
@@ -36,8 +38,8 @@ export class InterpRunner {
 
   constructor() {
     this.ram.fill(INT3, 0, 0x1000);
-    // A hot case ends in generated code (compile.ts tier 2), not in the handler-calling tier.
-    this.cpu.compileAt = HOT_THRESHOLD;
+    // A hot case ends in generated code (compile.ts) after HOT runs.
+    this.cpu.compileAt = HOT;
   }
 
   /**
@@ -51,7 +53,7 @@ export class InterpRunner {
     let r: Result;
     try {
       r = this.once(c, true);
-      for (let k = 0; hot && k < HOT_THRESHOLD; k++) r = this.once(c, false);
+      for (let k = 0; hot && k < HOT; k++) r = this.once(c, false);
     } finally {
       Error.stackTraceLimit = limit;
     }
