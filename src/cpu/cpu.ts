@@ -12,7 +12,7 @@ import type { Instr } from './instr.js';
 export { Reg } from './regs.js';
 export { Block } from './block.js';
 
-const BLOCK_TABLE_BITS = 16;
+const BLOCK_TABLE_BITS = 18;
 const BLOCK_TABLE_MASK = (1 << BLOCK_TABLE_BITS) - 1;
 
 export interface CpuHooks {

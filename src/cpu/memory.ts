@@ -54,6 +54,9 @@ export class Memory {
   private lowCount = 0;
   private altLow = new Int32Array(3 * TLB_SIZE);
   private altLowCount = 0;
+  // Whether each TLB got an entry since it was last emptied.
+  private filled = false;
+  private altFilled = false;
   /** 1 for each RAM frame that has decoded code in the code cache (shared by a domain's vCPUs). */
   codeFrame: Uint8Array;
   /** The Memory objects (vCPUs) sharing codeFrame: each one's write entries must see code. */
@@ -83,17 +86,25 @@ export class Memory {
     this.gen = ++genCounter;
     this.altGen = ++genCounter;
     this.lowCount = this.altLowCount = 0;
+    this.filled = this.altFilled = false;
     for (const t of [this.tagR, this.tagW, this.tagX, this.altTagR, this.altTagW, this.altTagX]) t.fill(NaN);
   }
 
   /** Drop the translations of one linear page, in both TLBs. */
   flushPage(a: number): void {
-    this.gen = ++genCounter;
-    this.altGen = ++genCounter;
     const lo = a >>> 0;
     const i = (lo >>> 12) & TLB_MASK;
     const page = a - (lo & 0xfff);
-    for (const t of [this.tagR, this.tagW, this.tagX, this.altTagR, this.altTagW, this.altTagX]) if (t[i] === page) t[i] = NaN;
+    for (const t of [this.tagR, this.tagW, this.altTagR, this.altTagW]) if (t[i] === page) t[i] = NaN;
+    // Block links depend on fetch translations only: a generation ends when one is dropped.
+    if (this.tagX[i] === page) {
+      this.tagX[i] = NaN;
+      this.gen = ++genCounter;
+    }
+    if (this.altTagX[i] === page) {
+      this.altTagX[i] = NaN;
+      this.altGen = ++genCounter;
+    }
   }
 
   /**
@@ -102,28 +113,35 @@ export class Memory {
    * kept pages behave as global pages do on hardware: only explicit flushes remove them.
    */
   flushActiveExcept(keepSlot: Uint8Array, allKept: boolean): void {
-    if (allKept && this.lowCount === 0) return; // nothing cached changes: links stay valid
-    this.gen = ++genCounter;
     const tags = [this.tagR, this.tagW, this.tagX];
+    let fetchDropped = false; // block links depend on fetch translations only
     for (let k = 0; k < this.lowCount; k++) {
       const e = this.low[k];
-      const t = tags[e >>> TLB_BITS], i = e & TLB_MASK;
-      if (t[i] >= 0) t[i] = NaN;
-    }
-    this.lowCount = 0;
-    if (allKept) return;
-    for (const t of tags) {
-      for (let i = 0; i < TLB_SIZE; i++) {
-        const page = t[i];
-        if (page < 0 && !keepSlot[Math.floor((page + 2 ** 48) / 2 ** 39)]) t[i] = NaN;
+      const kind = e >>> TLB_BITS, t = tags[kind], i = e & TLB_MASK;
+      if (t[i] >= 0) {
+        t[i] = NaN;
+        fetchDropped ||= kind === 2;
       }
     }
+    this.lowCount = 0;
+    if (!allKept) {
+      fetchDropped = true;
+      for (const t of tags) {
+        for (let i = 0; i < TLB_SIZE; i++) {
+          const page = t[i];
+          if (page < 0 && !keepSlot[Math.floor((page + 2 ** 48) / 2 ** 39)]) t[i] = NaN;
+        }
+      }
+    }
+    if (fetchDropped) this.gen = ++genCounter;
   }
 
   /** Drop every translation of the inactive TLB (its root table changed). */
   flushInactive(): void {
-    this.altGen = ++genCounter;
     this.altLowCount = 0;
+    if (!this.altFilled) return; // already empty (text_poke switches root twice per patch)
+    this.altFilled = false;
+    this.altGen = ++genCounter;
     this.altTagR.fill(NaN);
     this.altTagW.fill(NaN);
     this.altTagX.fill(NaN);
@@ -140,6 +158,7 @@ export class Memory {
     o = this.offX; this.offX = this.altOffX; this.altOffX = o;
     o = this.low; this.low = this.altLow; this.altLow = o;
     const n = this.lowCount; this.lowCount = this.altLowCount; this.altLowCount = n;
+    const f = this.filled; this.filled = this.altFilled; this.altFilled = f;
   }
 
   /** A lower-half page entered the active TLB (kind 0 read, 1 write, 2 fetch; index i). */
@@ -242,6 +261,7 @@ export class Memory {
     if (this.tagX[i] !== page) {
       this.offX[i] = this.translate(page, Access.Exec, a);
       this.tagX[i] = page;
+      this.filled = true;
       if (page >= 0) this.noteLow(2, i);
     }
     return this.offX[i] + o;
@@ -254,6 +274,7 @@ export class Memory {
     if (this.tagR[i] !== page) {
       this.offR[i] = this.translate(page, Access.Read, a);
       this.tagR[i] = page;
+      this.filled = true;
       if (page >= 0) this.noteLow(0, i);
     }
     return this.offR[i] + o;
@@ -272,6 +293,7 @@ export class Memory {
     }
     this.offW[i] = off;
     this.tagW[i] = page;
+    this.filled = true;
     if (page >= 0) this.noteLow(1, i);
     return off + o;
   }
@@ -284,12 +306,24 @@ export class Memory {
   }
 
   private slowRead(a: number, size: number): number {
+    if (((a >>> 0) & 0xfff) + size <= 4096) {
+      // A TLB miss within one page: one translation, then the access.
+      const off = this.readableOffset(a);
+      return size === 1 ? this.ram[off] : size === 2 ? this.dv.getUint16(off, true) : this.dv.getUint32(off, true);
+    }
     let v = 0;
     for (let k = 0; k < size; k++) v += this.ram[this.readableOffset(a + k)] * 2 ** (8 * k);
     return v;
   }
 
   private slowWrite(a: number, v: number, size: number): void {
+    if (((a >>> 0) & 0xfff) + size <= 4096) {
+      const off = this.writableOffset(a);
+      if (size === 1) this.ram[off] = v;
+      else if (size === 2) this.dv.setUint16(off, v, true);
+      else this.dv.setInt32(off, v, true);
+      return;
+    }
     // Probe every byte first so a page-crossing write that faults changes nothing.
     if (size > 1) this.writableOffset(a + size - 1);
     for (let k = 0; k < size; k++) this.ram[this.writableOffset(a + k)] = (v >>> (8 * k)) & 0xff;

@@ -157,36 +157,71 @@ export class Domain {
 
   // ---- hypercalls and faults ----
 
+  // Hypercalls, system calls and exceptions are handled without leaving the vCPU's run loop
+  // (as Xen returns straight to the guest): the loop stops only when the scheduler has work —
+  // see mustSchedule.
+
   private onSyscall(v: Vcpu, c: Cpu): void {
     if (!v.kernelMode) {
-      this.guard(v, () => syscallFromUser(v));
-      c.stop = true;
+      try {
+        syscallFromUser(v);
+      } catch (e) {
+        this.hypervisorError(v, e);
+      }
+      if (this.mustSchedule(v, false)) c.stop = true;
       return;
     }
     const nr = c.lo[Reg.RAX] >>> 0;
     if (nr === HYPERVISOR.iret) {
-      this.guard(v, () => doIret(v));
-      c.stop = true;
+      try {
+        doIret(v);
+      } catch (e) {
+        this.hypervisorError(v, e);
+      }
+      if (this.mustSchedule(v, false)) c.stop = true;
       return;
     }
-    const args: Args = [Reg.RDI, Reg.RSI, Reg.RDX, Reg.R10, Reg.R8].map((r) => c.getReg64(r));
+    const args: Args = [c.getReg64(Reg.RDI), c.getReg64(Reg.RSI), c.getReg64(Reg.RDX), c.getReg64(Reg.R10), c.getReg64(Reg.R8)];
     let r: number | bigint = 0;
-    this.guard(v, () => {
+    try {
       r = hypercall(this, v, nr, args);
-    });
-    const big = BigInt.asIntN(64, BigInt(r));
-    c.setReg64(Reg.RAX, big);
-    // A hypercall may block, shut down or change mode: let the scheduler look.
-    c.stop = true;
+    } catch (e) {
+      this.hypervisorError(v, e);
+    }
+    if (typeof r === 'number' && r >= -0x80000000 && r <= 0x7fffffff) {
+      c.lo[Reg.RAX] = r;
+      c.hi[Reg.RAX] = r < 0 ? -1 : 0;
+    } else c.setReg64(Reg.RAX, BigInt.asIntN(64, BigInt(r)));
+    if (this.mustSchedule(v, NO_SCHEDULE[nr] !== true)) c.stop = true;
+  }
+
+  /**
+   * Must the run loop return to runFor? When the domain ended, the vCPU blocked, an event
+   * upcall can be delivered (runFor delivers it, as Xen's test_all_events does on the way
+   * back to the guest), or the caller knows its hypercall changed what runFor schedules
+   * (timers, other vCPUs, yields).
+   */
+  private mustSchedule(v: Vcpu, hypercallSchedules: boolean): boolean {
+    return hypercallSchedules || this.stopped || v.blocked || (v.upcallPending === 1 && v.upcallMask === 0);
   }
 
   private onFault(v: Vcpu, f: CpuFault): void {
     const c = v.cpu;
-    c.stop = true;
     if (f instanceof UnimplementedInstruction) {
+      c.stop = true;
       this.crash(`${f.message} in guest ${v.kernelMode ? 'kernel' : 'user'} mode (vcpu ${v.id})`);
       return;
     }
+    try {
+      this.handleFault(v, f);
+    } catch (e) {
+      this.hypervisorError(v, e);
+    }
+    if (this.mustSchedule(v, false)) c.stop = true;
+  }
+
+  private handleFault(v: Vcpu, f: CpuFault): void {
+    const c = v.cpu;
     if ((f.vector === 6 || f.vector === 13) && emulatePrivOp(v, f.vector)) return;
     // A kernel write to one of its (read-only) page tables: the writable-pagetables assist.
     if (f.vector === 14 && (f.errorCode & 3) === 3 && v.kernelMode && ptwrFault(this, v, f.address)) return;
@@ -195,21 +230,26 @@ export class Domain {
     }
     const withError = f.vector === 8 || (f.vector >= 10 && f.vector <= 14) || f.vector === 17;
     if (TRACE_TRAPS) this.log(`exception ${f.vector} (${f.message}) at ${hex64(c.rip)} in ${v.kernelMode ? 'kernel' : 'user'} mode`);
-    this.guard(v, () => injectException(v, f.vector, withError ? f.errorCode : undefined));
+    injectException(v, f.vector, withError ? f.errorCode : undefined);
   }
 
   private guard(v: Vcpu, f: () => void): void {
     try {
       f();
     } catch (e) {
-      if (e instanceof DomainCrash) {
-        this.crash(`${e.message} (vcpu ${v.id}, rip ${hex64(v.cpu.rip)})`);
-        return;
-      }
-      // A bug of ours must end this domain, never the host process and its other domains.
-      const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
-      this.crash(`internal hypervisor error at rip ${hex64(v.cpu.rip)} (vcpu ${v.id}): ${msg}`);
+      this.hypervisorError(v, e);
     }
+  }
+
+  /** An exception out of hypervisor code: the guest's doing (DomainCrash) or a bug of ours. */
+  private hypervisorError(v: Vcpu, e: unknown): void {
+    if (e instanceof DomainCrash) {
+      this.crash(`${e.message} (vcpu ${v.id}, rip ${hex64(v.cpu.rip)})`);
+      return;
+    }
+    // A bug of ours must end this domain, never the host process and its other domains.
+    const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    this.crash(`internal hypervisor error at rip ${hex64(v.cpu.rip)} (vcpu ${v.id}): ${msg}`);
   }
 
   noteUnknownHypercall(nr: number, a: Args): void {
@@ -355,6 +395,21 @@ export class Domain {
     }
     return { state: 'stopped', idleNs: 0 };
   }
+}
+
+/**
+ * Hypercalls after which the vCPU may simply go on (mustSchedule still checks blocking,
+ * shutdown and deliverable events): page-table, descriptor, memory and information calls.
+ * The others (sched_op, vcpu_op, set_timer_op, event channels, multicall, which may batch
+ * any of them, ...) change what runFor schedules, so the run loop returns to it.
+ */
+const NO_SCHEDULE: boolean[] = [];
+for (const nr of [HYPERVISOR.mmu_update, HYPERVISOR.set_gdt, HYPERVISOR.stack_switch, HYPERVISOR.fpu_taskswitch,
+  HYPERVISOR.update_descriptor, HYPERVISOR.memory_op, HYPERVISOR.update_va_mapping,
+  HYPERVISOR.xen_version, HYPERVISOR.console_io, HYPERVISOR.grant_table_op, HYPERVISOR.vm_assist,
+  HYPERVISOR.set_segment_base, HYPERVISOR.mmuext_op, HYPERVISOR.physdev_op, HYPERVISOR.set_trap_table,
+  HYPERVISOR.set_callbacks, HYPERVISOR.callback_op, HYPERVISOR.set_debugreg, HYPERVISOR.get_debugreg]) {
+  NO_SCHEDULE[nr] = true;
 }
 
 /** TSXEN_TRACE_TRAPS=1 logs every exception bounced to the guest (debugging a boot). */

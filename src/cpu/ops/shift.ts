@@ -262,6 +262,43 @@ function shr32ri(c: Cpu, i: Instr): void {
   shiftFlags(c, 4, r, 0, (a >>> (n - 1)) & 1, a >>> 31);
 }
 
+// Register shifts by CL (variable-length bit-buffer code: inflate, hashes). For 32 bits a
+// count is below the width, so shift() reduces to these one-liners.
+function shl32rcl(c: Cpu, i: Instr): void {
+  const n = c.lo[Reg.RCX] & 31, a = c.lo[i.rm];
+  c.hi[i.rm] = 0;
+  if (n === 0) return;
+  const r = a << n, cf = (a >>> (32 - n)) & 1;
+  c.lo[i.rm] = r;
+  shiftFlags(c, 4, r, 0, cf, (r >>> 31) ^ cf);
+}
+function shr32rcl(c: Cpu, i: Instr): void {
+  const n = c.lo[Reg.RCX] & 31, a = c.lo[i.rm];
+  c.hi[i.rm] = 0;
+  if (n === 0) return;
+  const r = (a >>> n) | 0;
+  c.lo[i.rm] = r;
+  shiftFlags(c, 4, r, 0, (a >>> (n - 1)) & 1, a >>> 31);
+}
+function sar32rcl(c: Cpu, i: Instr): void {
+  const n = c.lo[Reg.RCX] & 31, a = c.lo[i.rm];
+  c.hi[i.rm] = 0;
+  if (n === 0) return;
+  const r = a >> n;
+  c.lo[i.rm] = r;
+  shiftFlags(c, 4, r, 0, (a >> (n - 1)) & 1, 0);
+}
+function shift64rcl(kind: number): Handler {
+  return (c, i) => {
+    const n = c.lo[Reg.RCX] & 63;
+    if (n === 0) return;
+    const r = shift64(c, kind, c.lo[i.rm], c.hi[i.rm], n);
+    c.lo[i.rm] = r;
+    c.hi[i.rm] = c.rh;
+  };
+}
+const shl64rcl = shift64rcl(4), shr64rcl = shift64rcl(5), sar64rcl = shift64rcl(7);
+
 const G2_IMM = group2(2), G2_ONE = group2(0), G2_CL = group2(1);
 defPick(0xc0, OpF.ModRM | OpF.Byte | OpF.Ib, 'group2', () => G2_IMM);
 defPick(0xc1, OpF.ModRM | OpF.Ib, 'group2', (i) => {
@@ -277,7 +314,14 @@ defPick(0xc1, OpF.ModRM | OpF.Ib, 'group2', (i) => {
 def(0xd0, OpF.ModRM | OpF.Byte, 'group2', G2_ONE);
 def(0xd1, OpF.ModRM, 'group2', G2_ONE);
 def(0xd2, OpF.ModRM | OpF.Byte, 'group2', G2_CL);
-def(0xd3, OpF.ModRM, 'group2', G2_CL);
+defPick(0xd3, OpF.ModRM, 'group2', (i) => {
+  if (i.mod === 3) {
+    const k = i.reg & 7;
+    if (i.opsz === 8) return k === 4 || k === 6 ? shl64rcl : k === 5 ? shr64rcl : k === 7 ? sar64rcl : G2_CL;
+    if (i.opsz === 4) return k === 4 || k === 6 ? shl32rcl : k === 5 ? shr32rcl : k === 7 ? sar32rcl : G2_CL;
+  }
+  return G2_CL;
+});
 
 // ---- SHLD / SHRD ----
 function shxd(left: boolean, byCl: boolean): Handler {
