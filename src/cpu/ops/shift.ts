@@ -245,49 +245,37 @@ function shr64ri(c: Cpu, i: Instr): void {
   c.lo[i.rm] = r;
   c.hi[i.rm] = c.rh;
 }
-function shl32ri(c: Cpu, i: Instr): void {
-  const n = i.imm & 31, a = c.lo[i.rm];
-  c.hi[i.rm] = 0;
-  if (n === 0) return;
-  const r = a << n;
-  c.lo[i.rm] = r;
-  shiftFlags(c, 4, r, 0, (a >>> (32 - n)) & 1, (r >>> 31) ^ ((a >>> (32 - n)) & 1));
-}
-function shr32ri(c: Cpu, i: Instr): void {
-  const n = i.imm & 31, a = c.lo[i.rm];
-  c.hi[i.rm] = 0;
-  if (n === 0) return;
-  const r = (a >>> n) | 0;
-  c.lo[i.rm] = r;
-  shiftFlags(c, 4, r, 0, (a >>> (n - 1)) & 1, a >>> 31);
-}
-
-// Register shifts by CL (variable-length bit-buffer code: inflate, hashes). For 32 bits a
-// count is below the width, so shift() reduces to these one-liners.
-function shl32rcl(c: Cpu, i: Instr): void {
-  const n = c.lo[Reg.RCX] & 31, a = c.lo[i.rm];
-  c.hi[i.rm] = 0;
+// 32-bit register shifts by a count below the width (an immediate, or CL for variable-length
+// bit-buffer code such as inflate): shift() reduces to one-liners.
+function shl32(c: Cpu, i: Instr, n: number): void {
+  const a = c.lo[i.rm];
+  c.hi[i.rm] = 0; // a 32-bit destination is zero-extended even for a zero count
   if (n === 0) return;
   const r = a << n, cf = (a >>> (32 - n)) & 1;
   c.lo[i.rm] = r;
   shiftFlags(c, 4, r, 0, cf, (r >>> 31) ^ cf);
 }
-function shr32rcl(c: Cpu, i: Instr): void {
-  const n = c.lo[Reg.RCX] & 31, a = c.lo[i.rm];
+function shr32(c: Cpu, i: Instr, n: number): void {
+  const a = c.lo[i.rm];
   c.hi[i.rm] = 0;
   if (n === 0) return;
   const r = (a >>> n) | 0;
   c.lo[i.rm] = r;
   shiftFlags(c, 4, r, 0, (a >>> (n - 1)) & 1, a >>> 31);
 }
-function sar32rcl(c: Cpu, i: Instr): void {
-  const n = c.lo[Reg.RCX] & 31, a = c.lo[i.rm];
+function sar32(c: Cpu, i: Instr, n: number): void {
+  const a = c.lo[i.rm];
   c.hi[i.rm] = 0;
   if (n === 0) return;
   const r = a >> n;
   c.lo[i.rm] = r;
   shiftFlags(c, 4, r, 0, (a >> (n - 1)) & 1, 0);
 }
+const shl32ri = (c: Cpu, i: Instr): void => shl32(c, i, i.imm & 31);
+const shr32ri = (c: Cpu, i: Instr): void => shr32(c, i, i.imm & 31);
+const shl32rcl = (c: Cpu, i: Instr): void => shl32(c, i, c.lo[Reg.RCX] & 31);
+const shr32rcl = (c: Cpu, i: Instr): void => shr32(c, i, c.lo[Reg.RCX] & 31);
+const sar32rcl = (c: Cpu, i: Instr): void => sar32(c, i, c.lo[Reg.RCX] & 31);
 function shift64rcl(kind: number): Handler {
   return (c, i) => {
     const n = c.lo[Reg.RCX] & 63;
