@@ -26,6 +26,9 @@ function rotFlags(c: Cpu, cf: number, of: number): void {
 
 const bits = (sz: number) => sz * 8;
 
+/** The top bit of a w-bit value (a plain function: a closure per shift would allocate). */
+const msb = (x: number, w: number): number => (x >>> (w - 1)) & 1;
+
 /**
  * Shift/rotate `kind` (0 ROL .. 7 SAR) of a value of sz bytes by count n (already masked).
  * Returns the low half; the high half goes to c.rh. n is non-zero.
@@ -35,7 +38,6 @@ export function shift(c: Cpu, kind: number, sz: number, a: number, aH: number, n
   const w = bits(sz);
   const mask = MASK[sz];
   const v = sz === 4 ? a >>> 0 : a & mask;
-  const msb = (x: number) => (x >>> (w - 1)) & 1;
   let r: number;
   switch (kind) {
     case 0: { // ROL
@@ -43,15 +45,15 @@ export function shift(c: Cpu, kind: number, sz: number, a: number, aH: number, n
       r = k === 0 ? v : ((v << k) | (v >>> (w - k))) & mask;
       if (sz === 4) r |= 0;
       const cf = r & 1;
-      rotFlags(c, cf, msb(r) ^ cf);
+      rotFlags(c, cf, msb(r, w) ^ cf);
       return r;
     }
     case 1: { // ROR
       const k = n % w;
       r = k === 0 ? v : ((v >>> k) | (v << (w - k))) & mask;
       if (sz === 4) r |= 0;
-      const cf = msb(r);
-      rotFlags(c, cf, msb(r) ^ ((r >>> (w - 2)) & 1));
+      const cf = msb(r, w);
+      rotFlags(c, cf, msb(r, w) ^ ((r >>> (w - 2)) & 1));
       return r;
     }
     case 2: { // RCL: rotate the (w+1)-bit quantity CF:value
@@ -59,20 +61,20 @@ export function shift(c: Cpu, kind: number, sz: number, a: number, aH: number, n
       let cf = getCF(c);
       r = v;
       for (let j = 0; j < k; j++) {
-        const out = msb(r);
+        const out = msb(r, w);
         r = ((r << 1) | cf) & mask;
         if (sz === 4) r >>>= 0;
         cf = out;
       }
       if (sz === 4) r |= 0;
-      rotFlags(c, cf, msb(r) ^ cf);
+      rotFlags(c, cf, msb(r, w) ^ cf);
       return r;
     }
     case 3: { // RCR
       const k = n % (w + 1);
       let cf = getCF(c);
       r = v;
-      const of = msb(r) ^ cf;
+      const of = msb(r, w) ^ cf;
       for (let j = 0; j < k; j++) {
         const out = r & 1;
         r = ((r >>> 1) | (cf << (w - 1))) & mask;
@@ -92,19 +94,19 @@ export function shift(c: Cpu, kind: number, sz: number, a: number, aH: number, n
       }
       const cf = (v >>> (w - n)) & 1;
       r = sz === 4 ? (v << n) | 0 : (v << n) & mask;
-      shiftFlags(c, sz, r, 0, cf, msb(r) ^ cf);
+      shiftFlags(c, sz, r, 0, cf, msb(r, w) ^ cf);
       return r;
     }
     case 5: { // SHR
       if (n >= w) {
-        const cf = n === w ? msb(v) : 0;
-        shiftFlags(c, sz, 0, 0, cf, msb(v));
+        const cf = n === w ? msb(v, w) : 0;
+        shiftFlags(c, sz, 0, 0, cf, msb(v, w));
         return 0;
       }
       const cf = (v >>> (n - 1)) & 1;
       r = v >>> n;
       if (sz === 4) r |= 0;
-      shiftFlags(c, sz, r, 0, cf, msb(v));
+      shiftFlags(c, sz, r, 0, cf, msb(v, w));
       return r;
     }
     default: { // SAR
@@ -231,20 +233,17 @@ function group2(src: number): Handler {
 }
 
 // Fast paths for register shifts by an immediate, the common compiler output.
-function shl64ri(c: Cpu, i: Instr): void {
-  const n = i.imm & 63;
-  if (n === 0) return;
-  const r = shift64(c, 4, c.lo[i.rm], c.hi[i.rm], n);
-  c.lo[i.rm] = r;
-  c.hi[i.rm] = c.rh;
+function shift64ri(kind: number): Handler {
+  return (c, i) => {
+    const n = i.imm & 63;
+    if (n === 0) return;
+    const r = shift64(c, kind, c.lo[i.rm], c.hi[i.rm], n);
+    c.lo[i.rm] = r;
+    c.hi[i.rm] = c.rh;
+  };
 }
-function shr64ri(c: Cpu, i: Instr): void {
-  const n = i.imm & 63;
-  if (n === 0) return;
-  const r = shift64(c, 5, c.lo[i.rm], c.hi[i.rm], n);
-  c.lo[i.rm] = r;
-  c.hi[i.rm] = c.rh;
-}
+const shl64ri = shift64ri(4), shr64ri = shift64ri(5), sar64ri = shift64ri(7), rol64ri = shift64ri(0), ror64ri = shift64ri(1);
+
 // 32-bit register shifts by a count below the width (an immediate, or CL for variable-length
 // bit-buffer code such as inflate): shift() reduces to one-liners.
 function shl32(c: Cpu, i: Instr, n: number): void {
@@ -271,7 +270,27 @@ function sar32(c: Cpu, i: Instr, n: number): void {
   c.lo[i.rm] = r;
   shiftFlags(c, 4, r, 0, (a >> (n - 1)) & 1, 0);
 }
+// Rotates (ChaCha, BLAKE2s, hashes): CF and OF only, from the rotated value.
+function rol32(c: Cpu, i: Instr, n: number): void {
+  const a = c.lo[i.rm];
+  c.hi[i.rm] = 0;
+  if (n === 0) return;
+  const r = (a << n) | (a >>> (32 - n)), cf = r & 1;
+  c.lo[i.rm] = r;
+  rotFlags(c, cf, (r >>> 31) ^ cf);
+}
+function ror32(c: Cpu, i: Instr, n: number): void {
+  const a = c.lo[i.rm];
+  c.hi[i.rm] = 0;
+  if (n === 0) return;
+  const r = (a >>> n) | (a << (32 - n)), cf = r >>> 31;
+  c.lo[i.rm] = r;
+  rotFlags(c, cf, cf ^ ((r >>> 30) & 1));
+}
 const shl32ri = (c: Cpu, i: Instr): void => shl32(c, i, i.imm & 31);
+const sar32ri = (c: Cpu, i: Instr): void => sar32(c, i, i.imm & 31);
+const rol32ri = (c: Cpu, i: Instr): void => rol32(c, i, i.imm & 31);
+const ror32ri = (c: Cpu, i: Instr): void => ror32(c, i, i.imm & 31);
 const shr32ri = (c: Cpu, i: Instr): void => shr32(c, i, i.imm & 31);
 const shl32rcl = (c: Cpu, i: Instr): void => shl32(c, i, c.lo[Reg.RCX] & 31);
 const shr32rcl = (c: Cpu, i: Instr): void => shr32(c, i, c.lo[Reg.RCX] & 31);
@@ -290,12 +309,11 @@ const shl64rcl = shift64rcl(4), shr64rcl = shift64rcl(5), sar64rcl = shift64rcl(
 const G2_IMM = group2(2), G2_ONE = group2(0), G2_CL = group2(1);
 defPick(0xc0, OpF.ModRM | OpF.Byte | OpF.Ib, 'group2', () => G2_IMM);
 defPick(0xc1, OpF.ModRM | OpF.Ib, 'group2', (i) => {
-  if (i.mod === 3) {
+  if (i.mod === 3 && (i.opsz === 8 || i.opsz === 4)) {
     const k = i.reg & 7;
-    if (i.opsz === 8 && (k === 4 || k === 6)) return shl64ri;
-    if (i.opsz === 8 && k === 5) return shr64ri;
-    if (i.opsz === 4 && (k === 4 || k === 6)) return shl32ri;
-    if (i.opsz === 4 && k === 5) return shr32ri;
+    const h = i.opsz === 8 ? [rol64ri, ror64ri, G2_IMM, G2_IMM, shl64ri, shr64ri, shl64ri, sar64ri][k]
+      : [rol32ri, ror32ri, G2_IMM, G2_IMM, shl32ri, shr32ri, shl32ri, sar32ri][k];
+    return h;
   }
   return G2_IMM;
 });
