@@ -36,6 +36,17 @@ export function readI64(v: Vcpu, va: number): number {
   });
 }
 
+/** The u64 at va as halves, without allocating: returns the low half (int32) and leaves the
+ * high half in v.cpu.m.hi (as Memory.rd64 does). */
+export function read64Halves(v: Vcpu, va: number): number {
+  try {
+    return v.cpu.m.rd64(va);
+  } catch (e) {
+    if (e instanceof CpuFault) throw new GuestFault(va);
+    throw e;
+  }
+}
+
 export function readBig(v: Vcpu, va: number): bigint {
   return guard(va, () => {
     const lo = v.cpu.m.rd64(va);

@@ -114,37 +114,41 @@ export function syscallFromUser(v: Vcpu): void {
   setFlags(v.cpu, getFlags(v.cpu) & ~DF);
 }
 
+/** Scratch for doIret: the nine quadwords of the IRET context as (low, high) int32 pairs. */
+const IRET_CTX = new Int32Array(18);
+const enum Iret { RAX = 0, R11 = 2, RCX = 4, FLAGS = 6, RIP = 8, CS = 10, RFLAGS = 12, RSP = 14, SS = 16 }
+
 /** HYPERVISOR_iret: pop { RAX, R11, RCX, FLAGS, RIP, CS, RFLAGS, RSP, SS } and return. */
 export function doIret(v: Vcpu): void {
   const c = v.cpu;
   const sp = rd(v, Reg.RSP);
-  const q: [number, number][] = [];
+  const q = IRET_CTX;
   try {
     for (let k = 0; k < 9; k++) {
-      const lo = c.m.rd64(sp + k * 8);
-      q.push([lo, c.m.hi]);
+      q[2 * k] = c.m.rd64(sp + k * 8);
+      q[2 * k + 1] = c.m.hi;
     }
   } catch (e) {
     if (e instanceof CpuFault) throw new DomainCrash('fault while reading the IRET context from the guest stack');
     throw e;
   }
-  const [rax, r11, rcx, flags, rip, cs, rflags, rsp, ss] = q;
-  if ((cs[0] & 3) === 3) {
+  if ((q[Iret.CS] & 3) === 3) {
     if (v.userTable === 0) throw new DomainCrash('guest switching to user mode with no user page tables');
     if (v.kernelMode) v.toggleGuestMode();
   }
-  c.rip = rip[1] * 4294967296 + (rip[0] >>> 0);
-  c.sreg[1] = cs[0] | 3;
-  c.sreg[2] = ss[0] | 3;
-  setFlags(c, ((rflags[0] & 0x3f7fd7) & ~(IOPL | VM)) | IF | 2);
-  c.lo[Reg.RSP] = rsp[0];
-  c.hi[Reg.RSP] = rsp[1];
-  if ((flags[0] & VGCF_in_syscall) === 0) {
-    c.lo[Reg.R11] = r11[0]; c.hi[Reg.R11] = r11[1];
-    c.lo[Reg.RCX] = rcx[0]; c.hi[Reg.RCX] = rcx[1];
+  c.rip = q[Iret.RIP + 1] * 4294967296 + (q[Iret.RIP] >>> 0);
+  c.sreg[1] = q[Iret.CS] | 3;
+  c.sreg[2] = q[Iret.SS] | 3;
+  const rflags = q[Iret.RFLAGS];
+  setFlags(c, ((rflags & 0x3f7fd7) & ~(IOPL | VM)) | IF | 2);
+  c.lo[Reg.RSP] = q[Iret.RSP];
+  c.hi[Reg.RSP] = q[Iret.RSP + 1];
+  if ((q[Iret.FLAGS] & VGCF_in_syscall) === 0) {
+    c.lo[Reg.R11] = q[Iret.R11]; c.hi[Reg.R11] = q[Iret.R11 + 1];
+    c.lo[Reg.RCX] = q[Iret.RCX]; c.hi[Reg.RCX] = q[Iret.RCX + 1];
   }
   // Restore the upcall mask from the supplied EFLAGS.IF.
-  v.upcallMask = rflags[0] & IF ? 0 : 1;
-  c.lo[Reg.RAX] = rax[0];
-  c.hi[Reg.RAX] = rax[1];
+  v.upcallMask = rflags & IF ? 0 : 1;
+  c.lo[Reg.RAX] = q[Iret.RAX];
+  c.hi[Reg.RAX] = q[Iret.RAX + 1];
 }

@@ -4,7 +4,7 @@
 // the guest flushes what it changed (a stale translation can only reach the domain's own RAM).
 
 import { EFAULT, EINVAL, ENOSYS, EPERM } from '../errno.js';
-import { readBig, readI64, readU32, writeU32 } from '../guest_access.js';
+import { read64Halves, readI64, readU32, writeU32 } from '../guest_access.js';
 import { linear48, pageIndex } from '../../mmu/pte.js';
 import type { Domain } from '../domain.js';
 import type { Vcpu } from '../vcpu.js';
@@ -13,31 +13,30 @@ import { sarg, uarg, type HypercallFn } from './types.js';
 const MMU_NORMAL_PT_UPDATE = 0;
 const MMU_MACHPHYS_UPDATE = 1;
 const MMU_PT_UPDATE_PRESERVE_AD = 2;
-const PTE_A = 0x20n, PTE_D = 0x40n, PTE_P = 1n, PTE_RW = 2n;
-const FRAME_MASK = 0x000ffffffffff000n;
+// PTE bits in the low half; PTEs are handled as two 32-bit halves (no BigInt per update:
+// a boot makes some 20,000 of them).
+const PTE_P = 1, PTE_RW = 2, PTE_AD = 0x60;
 
 /** Check a new PTE value: it may only map this domain's frames (hypervisor frames read-only except shared_info/grants). */
-function checkPte(d: Domain, val: bigint): boolean {
-  if ((val & PTE_P) === 0n) return true;
-  const mfn = Number((val & FRAME_MASK) >> 12n);
+function checkPte(d: Domain, lo: number, hi: number): boolean {
+  if ((lo & PTE_P) === 0) return true;
+  const mfn = (hi & 0xfffff) * 1048576 + (lo >>> 12); // bits 12-51
   if (d.mem.isRam(mfn)) return true;
   const l = d.mem.layout;
   if (mfn === l.sharedInfoMfn) return true;
   if (mfn >= l.grantMfnBase && mfn < l.grantMfnBase + l.grantFrames) return true;
-  if (mfn >= l.m2pMfnBase && mfn < l.m2pMfnBase + l.m2pFrames) return (val & PTE_RW) === 0n;
+  if (mfn >= l.m2pMfnBase && mfn < l.m2pMfnBase + l.m2pFrames) return (lo & PTE_RW) === 0;
   return false;
 }
 
-function writePte(d: Domain, maddr: number, val: bigint, preserveAd: boolean): number {
+function writePte(d: Domain, maddr: number, lo: number, hi: number, preserveAd: boolean): number {
   const mfn = Math.floor(maddr / 4096);
   if (!d.mem.isRam(mfn) || maddr % 8 !== 0) return -EINVAL;
-  if (!checkPte(d, val)) return -EINVAL;
+  if (!checkPte(d, lo, hi)) return -EINVAL;
   const dv = d.dv;
-  if (preserveAd) {
-    const old = dv.getBigUint64(maddr, true);
-    val = (val & ~(PTE_A | PTE_D)) | (old & (PTE_A | PTE_D));
-  }
-  dv.setBigUint64(maddr, BigInt.asUintN(64, val), true);
+  if (preserveAd) lo = (lo & ~PTE_AD) | (dv.getUint32(maddr, true) & PTE_AD);
+  dv.setInt32(maddr, lo, true);
+  dv.setInt32(maddr + 4, hi, true);
   return 0;
 }
 
@@ -48,15 +47,17 @@ export const mmu_update: HypercallFn = (d, v, a) => {
   let done = 0;
   let rc = 0;
   for (; done < count; done++) {
-    const ptr = readBig(v, reqs + done * 16);
-    const val = readBig(v, reqs + done * 16 + 8);
-    const cmd = Number(ptr & 3n);
-    const maddr = Number(ptr & ~7n);
+    // struct mmu_update { uint64 ptr; uint64 val; }
+    const e = reqs + done * 16;
+    const ptrLo = read64Halves(v, e), ptrHi = v.cpu.m.hi;
+    const valLo = read64Halves(v, e + 8), valHi = v.cpu.m.hi;
+    const cmd = ptrLo & 7; // xen/arch/x86/mm.c do_mmu_update: req.ptr & (sizeof(l1_pgentry_t)-1)
+    const maddr = (ptrHi >>> 0) * 4294967296 + ((ptrLo & ~7) >>> 0);
     if (cmd === MMU_NORMAL_PT_UPDATE || cmd === MMU_PT_UPDATE_PRESERVE_AD) {
-      rc = writePte(d, maddr, val, cmd === MMU_PT_UPDATE_PRESERVE_AD);
+      rc = writePte(d, maddr, valLo, valHi, cmd === MMU_PT_UPDATE_PRESERVE_AD);
     } else if (cmd === MMU_MACHPHYS_UPDATE) {
       // The M2P is identity for a domain-local machine; accept only what keeps it so.
-      rc = Number(ptr >> 12n) === Number(val) ? 0 : -EINVAL;
+      rc = Math.floor(maddr / 4096) === (valHi >>> 0) * 4294967296 + (valLo >>> 0) ? 0 : -EINVAL;
     } else rc = -ENOSYS;
     if (rc) break;
   }
@@ -88,7 +89,7 @@ export const update_va_mapping: HypercallFn = (d, v, a) => {
   const flags = uarg(a[2]);
   const eo = l1EntryFor(d, v, va);
   if (eo < 0) return -EINVAL;
-  const rc = writePte(d, eo, val, false);
+  const rc = writePte(d, eo, Number(val & 0xffffffffn) | 0, Number((val >> 32n) & 0xffffffffn) | 0, false);
   if (rc) return rc;
   // UVMF_TLB_FLUSH (1) flushes everything, UVMF_INVLPG (2) the one page; LOCAL/ALL/mask
   // name vCPUs, and every vCPU of the domain is covered here.
