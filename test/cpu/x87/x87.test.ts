@@ -152,7 +152,9 @@ const singles: [string, number[], Partial<XForm>?][] = [
   ['fxam', [0xd9, 0xe5], { raw: true }], ['fld1', [0xd9, 0xe8]], ['fldl2t', [0xd9, 0xe9]], ['fldl2e', [0xd9, 0xea]],
   ['fldpi', [0xd9, 0xeb]], ['fldlg2', [0xd9, 0xec]], ['fldln2', [0xd9, 0xed]], ['fldz', [0xd9, 0xee]],
   ['fdecstp', [0xd9, 0xf6], { raw: true }], ['fincstp', [0xd9, 0xf7], { raw: true }], ['fnop', [0xd9, 0xd0]],
-  ['fsqrt', [0xd9, 0xfa], { inexact: true }], ['frndint', [0xd9, 0xfc]], ['fscale', [0xd9, 0xfd], { inexact: true }],
+  // FSCALE works on the 80-bit image (exact, extended denormals and the 2^24576 wrap included),
+  // so its PE and C1 are compared too.
+  ['fsqrt', [0xd9, 0xfa], { inexact: true }], ['frndint', [0xd9, 0xfc]], ['fscale', [0xd9, 0xfd]],
   ['fprem', [0xd9, 0xf8]], ['fprem1', [0xd9, 0xf5]], ['fxtract', [0xd9, 0xf4]],
   ['fucompp', [0xda, 0xe9]], ['fcompp', [0xde, 0xd9]], ['fnclex', [0xdb, 0xe2], { raw: true }],
   ['fninit', [0xdb, 0xe3], { raw: true }], ['fnstsw ax', [0xdf, 0xe0], { raw: true }], ['fwait', [0x9b], { raw: true }],
