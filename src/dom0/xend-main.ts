@@ -11,7 +11,7 @@ import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { XendConnection } from './xend/client.js';
-import { EXIT_ALREADY_RUNNING, XendStartError, prepareStateDir, readPid, runXend, socketAnswers, type CreateToolstack } from './xend/daemon.js';
+import { EXIT_ALREADY_RUNNING, XendStartError, alive, prepareStateDir, readPid, runXend, socketAnswers, type CreateToolstack } from './xend/daemon.js';
 import { statePaths, type StatePaths } from './xend/paths.js';
 
 const START_TIMEOUT_MS = Number(process.env.TSXEN_XEND_START_TIMEOUT_MS ?? 60_000);
@@ -19,15 +19,6 @@ const STOP_TIMEOUT_MS = 30_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function ping(p: StatePaths): Promise<{ pid: number } | null> {

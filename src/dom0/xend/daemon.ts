@@ -43,7 +43,8 @@ export function prepareStateDir(p: StatePaths): void {
   mkdirSync(p.domains, { recursive: true, mode: 0o700 });
 }
 
-function alive(pid: number): boolean {
+/** Is process `pid` running (EPERM: it exists but belongs to another user)? */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
