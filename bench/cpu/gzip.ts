@@ -5,7 +5,7 @@
 // Usage: node dist/bench/cpu/gzip.js [rounds]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { runElf } from '../../src/cpu/user/runner.js';
+import { runElf } from '../../src/elf-runner/runner.js';
 
 const BUSYBOX = '/bin/busybox';
 

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { bootDomain } from '../../src/dom0/boot.js';
+import { builtDomain } from './built-domain.js';
 import { Reg } from '../../src/cpu/cpu.js';
 import { hypercall } from '../../src/hypervisor/hypercall/index.js';
 import { EFAULT, EINVAL, ENOSYS } from '../../src/hypervisor/errno.js';
@@ -21,37 +21,29 @@ interface Fixture {
   raw(args: bigint[]): number;
 }
 
-/**
- * Build a domain and run `f` on its start-of-day state: bootDomain starts the guest on a later
- * turn of the event loop, so everything in `f` runs before the guest's first instruction.
- */
+/** Build a domain and run `f` on its start-of-day state, before the guest's first instruction. */
 function withDomain(f: (x: Fixture) => void): void {
-  const booted = bootDomain({ kernel: KERNEL, memory: 48 });
-  try {
-    const d = booted.domain;
-    const v = d.vcpus[0];
-    // start_info is mapped and writable at RSI; its second half is free for a request list.
-    const reqs = v.cpu.getRegNum(Reg.RSI) + 2048;
-    const doneVa = reqs + 1024;
-    const l4 = v.kernelTable * 4096;
-    f({
-      mmuUpdate(list) {
-        list.forEach(([ptr, val], k) => {
-          v.cpu.m.wr64(reqs + k * 16, Number(ptr & 0xffffffffn) | 0, Number(ptr >> 32n) | 0);
-          v.cpu.m.wr64(reqs + k * 16 + 8, Number(val & 0xffffffffn) | 0, Number(val >> 32n) | 0);
-        });
-        v.cpu.m.wr32(doneVa, -1);
-        const rc = Number(hypercall(d, v, MMU_UPDATE, [BigInt(reqs), BigInt(list.length), BigInt(doneVa), 0x7ff0n, 0n]));
-        return { rc, done: v.cpu.m.rd32(doneVa) };
-      },
-      entry: (slot) => BigInt(l4 + slot * 8),
-      read: (slot) => d.dv.getBigUint64(l4 + slot * 8, true),
-      write: (slot, val) => d.dv.setBigUint64(l4 + slot * 8, val, true),
-      raw: (args) => Number(hypercall(d, v, MMU_UPDATE, args)),
-    });
-  } finally {
-    booted.destroy();
-  }
+  const d = builtDomain(KERNEL, 48);
+  const v = d.vcpus[0];
+  // start_info is mapped and writable at RSI; its second half is free for a request list.
+  const reqs = v.cpu.getRegNum(Reg.RSI) + 2048;
+  const doneVa = reqs + 1024;
+  const l4 = v.kernelTable * 4096;
+  f({
+    mmuUpdate(list) {
+      list.forEach(([ptr, val], k) => {
+        v.cpu.m.wr64(reqs + k * 16, Number(ptr & 0xffffffffn) | 0, Number(ptr >> 32n) | 0);
+        v.cpu.m.wr64(reqs + k * 16 + 8, Number(val & 0xffffffffn) | 0, Number(val >> 32n) | 0);
+      });
+      v.cpu.m.wr32(doneVa, -1);
+      const rc = Number(hypercall(d, v, MMU_UPDATE, [BigInt(reqs), BigInt(list.length), BigInt(doneVa), 0x7ff0n, 0n]));
+      return { rc, done: v.cpu.m.rd32(doneVa) };
+    },
+    entry: (slot) => BigInt(l4 + slot * 8),
+    read: (slot) => d.dv.getBigUint64(l4 + slot * 8, true),
+    write: (slot, val) => d.dv.setBigUint64(l4 + slot * 8, val, true),
+    raw: (args) => Number(hypercall(d, v, MMU_UPDATE, args)),
+  });
 }
 
 describe('mmu_update', () => {

@@ -9,7 +9,7 @@
 // sees the response (gnttab_try_end_foreign_access), and with feature-persistent=0 it treats a
 // grant still in use as a broken backend.
 
-import type { FrontendDomain } from '../frontend.js';
+import type { FrontendDomain } from '../../hypervisor/frontend_domain.js';
 import { GrantError } from '../../hypervisor/grant_table.js';
 import { PAGE_SIZE } from '../../hypervisor/domain_memory.js';
 import {
@@ -22,6 +22,7 @@ import type { DiskImage } from './image/index.js';
 import { SECTOR_SHIFT } from './image/types.js';
 import type { BlkifBackRing } from './ring.js';
 import type { BlkLogger } from './xenstore.js';
+import { errorMessage } from '../../hypervisor/errors.js';
 
 /** Linux blkback's MAX_INDIRECT_SEGMENTS, advertised as feature-max-indirect-segments. */
 export const MAX_INDIRECT_SEGMENTS = 256;
@@ -148,7 +149,7 @@ export class XenBlkifRing {
       // A bug here must not take the host down with it: stop this ring, report, carry on.
       this.halted = true;
       this.o.logger.error(`blkback ${this.o.name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      this.o.onFatal(5, `internal error while serving the ring: ${e instanceof Error ? e.message : String(e)}`);
+      this.o.onFatal(5, `internal error while serving the ring: ${errorMessage(e)}`);
     }
   }
 
@@ -376,7 +377,7 @@ export class XenBlkifRing {
       () => BLKIF_RSP_OKAY,
       (e: unknown) => {
         this.stats.err_req++;
-        this.note(`${blkifOpName(r.op)} id ${r.id} of ${r.nrSects} sectors at ${r.sector} failed: ${e instanceof Error ? e.message : String(e)}`);
+        this.note(`${blkifOpName(r.op)} id ${r.id} of ${r.nrSects} sectors at ${r.sector} failed: ${errorMessage(e)}`);
         return BLKIF_RSP_ERROR;
       },
     ).then((status) => {
@@ -430,7 +431,7 @@ export class XenBlkifRing {
       () => BLKIF_RSP_OKAY,
       (e: unknown) => {
         this.stats.err_req++;
-        this.note(`discard id ${id} of ${count} sectors at ${sector} failed: ${e instanceof Error ? e.message : String(e)}`);
+        this.note(`discard id ${id} of ${count} sectors at ${sector} failed: ${errorMessage(e)}`);
         return BLKIF_RSP_ERROR;
       },
     ).then((status) => this.complete(id, BLKIF_OP_DISCARD, status));

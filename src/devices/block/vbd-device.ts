@@ -5,10 +5,12 @@
 // server/blkif.py (getDeviceDetails), server/BlktapController.py (tap devices: backend class
 // "tap", frontend still under device/vbd) and xm/create.py (configure_disks picks the class).
 
+import type { DiskSpec } from './disk-spec.js';
 import { randomUUID } from 'node:crypto';
-import type { FrontendDomain } from '../frontend.js';
+import type { FrontendDomain } from '../../hypervisor/frontend_domain.js';
 import { BlkBackend, XenbusState, type ImageOpener } from './xenbus-blk.js';
 import { inTransaction, readOptional, rmQuiet, type BlkLogger, type XenstoreHandle } from './xenstore.js';
+import { errorMessage } from '../../hypervisor/errors.js';
 
 /** io/protocols.h: the ring ABI xc_dom_x86.c reports for a 64-bit PV guest (native_protocol). */
 const NATIVE_PROTOCOL_X86_64 = 'x86_64-abi';
@@ -22,28 +24,8 @@ export class VbdError extends Error {
 
 export type VbdDeviceClass = 'vbd' | 'tap' | 'tap2';
 
-/**
- * The parts of a parsed disk entry used here. src/xm/config/disk.ts's DiskSpec (parseDiskSpec)
- * is one; it is restated so that devices/ does not depend on xm/, which sits above it.
- */
-export interface VbdSpec {
-  /** uname prefix: null for an empty CD-ROM drive. */
-  readonly type: 'file' | 'phy' | 'tap' | 'tap2' | null;
-  /** blktap driver for tap:/tap2: ('aio', 'sync', 'qcow2'). */
-  readonly driver: string | null;
-  /** Absolute image path (or block device); null for an empty CD-ROM drive. */
-  readonly path: string | null;
-  /** Guest device name, e.g. 'xvda'. */
-  readonly vdev: string;
-  readonly devType: 'disk' | 'cdrom';
-  readonly mode: 'r' | 'w' | 'w!';
-  /** Backend domain (name or id) when given. */
-  readonly backend: string | null;
-  readonly protocol: string | null;
-  readonly xenstoreNode: 'virtual-device' | 'virtual-device-ext';
-  /** blkdev_name_to_number's virtual-device number. */
-  readonly devid: number;
-}
+/** The parts of a parsed disk entry (disk-spec.ts) used here. */
+export type VbdSpec = Pick<DiskSpec, 'type' | 'driver' | 'path' | 'vdev' | 'devType' | 'mode' | 'backend' | 'protocol' | 'xenstoreNode' | 'devid'>;
 
 export interface VbdDevice {
   readonly devid: number;
@@ -218,7 +200,7 @@ export function waitForVbdDevice(
     try {
       xs.watch(statusPath, token, check);
     } catch (e) {
-      finish(new VbdError(`${what} ${e instanceof Error ? e.message : String(e)}`), false);
+      finish(new VbdError(`${what} ${errorMessage(e)}`), false);
     }
   });
 }
@@ -269,7 +251,7 @@ export async function attachVbd(o: AttachVbdOptions): Promise<{ device: VbdDevic
     backend.start();
   } catch (e) {
     destroyVbdDevice(o.xs, device, true);
-    throw e instanceof VbdError ? e : new VbdError(`Device ${device.devid} (${device.deviceClass}) could not be connected. ${e instanceof Error ? e.message : String(e)}`);
+    throw e instanceof VbdError ? e : new VbdError(`Device ${device.devid} (${device.deviceClass}) could not be connected. ${errorMessage(e)}`);
   }
   try {
     await waitForVbdDevice(o.xs, device, o.timeoutMs);

@@ -14,7 +14,7 @@
 // Watch events are handled one at a time, in order (Linux's xenwatch thread does the same).
 
 import { open, realpath, stat } from 'node:fs/promises';
-import type { EventChannelEnd, FrontendDomain } from '../frontend.js';
+import type { EventChannelEnd, FrontendDomain } from '../../hypervisor/frontend_domain.js';
 import { GrantError } from '../../hypervisor/grant_table.js';
 import { BLKIF_MAX_SEGMENTS_PER_REQUEST, VDISK_CDROM, VDISK_READONLY, XEN_IO_PROTO_ABI_X86_64 } from './blkif.js';
 import { MAX_INDIRECT_SEGMENTS, XenBlkifRing, type BlkifRingStats } from './blkback.js';
@@ -26,6 +26,7 @@ import {
 
 export { XenbusState } from '../xenbus.js';
 import { XenbusState } from '../xenbus.js';
+import { errorMessage } from '../../hypervisor/errors.js';
 
 /** XENBUS_MAX_RING_GRANT_ORDER, Linux blkback's default max_ring_page_order. */
 export const MAX_RING_PAGE_ORDER = 4;
@@ -240,7 +241,7 @@ export class BlkBackend {
         this.xs.write(`${this.backendPath}/state`, String(s), tx);
       });
     } catch (e) {
-      this.log.error(`blkback ${this.name}: writing state ${s}: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.error(`blkback ${this.name}: writing state ${s}: ${errorMessage(e)}`);
     }
     this.state = s;
   }
@@ -253,7 +254,7 @@ export class BlkBackend {
     try {
       this.xs.write(`${home}error/${rel}/error`, `${errno} ${message}`);
     } catch (e) {
-      this.log.warn(`blkback ${this.name}: could not record the error in xenstore: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.warn(`blkback ${this.name}: could not record the error in xenstore: ${errorMessage(e)}`);
     }
     this.switchState(XenbusState.Closing);
   }
@@ -360,7 +361,7 @@ export class BlkBackend {
       evtchn = this.o.domain.bindInterdomain(evtchnPort, () => this.mapped?.engine?.kick());
     } catch (e) {
       release();
-      this.fatal(EINVAL, `mapping ring-ref port ${evtchnPort}: binding event channel: ${e instanceof Error ? e.message : String(e)}`);
+      this.fatal(EINVAL, `mapping ring-ref port ${evtchnPort}: binding event channel: ${errorMessage(e)}`);
       return false;
     }
     this.mapped = { ring, refs: held, evtchn, engine: null };
@@ -416,7 +417,7 @@ export class BlkBackend {
       });
     } catch (e) {
       if (xsErrno(e) === undefined) throw e;
-      this.fatal(EIO, `writing ${be}/sectors: ${e instanceof Error ? e.message : String(e)}`);
+      this.fatal(EIO, `writing ${be}/sectors: ${errorMessage(e)}`);
       return false;
     }
     this.switchState(XenbusState.Connected);
@@ -444,7 +445,7 @@ export class BlkBackend {
       try {
         this.xs.unwatch(path, token);
       } catch (e) {
-        this.log.debug(`blkback ${this.name}: unwatch ${path}: ${e instanceof Error ? e.message : String(e)}`);
+        this.log.debug(`blkback ${this.name}: unwatch ${path}: ${errorMessage(e)}`);
       }
     }
     await this.disconnect();
@@ -455,7 +456,7 @@ export class BlkBackend {
       try {
         await img.close();
       } catch (e) {
-        this.log.warn(`blkback ${this.name}: closing ${img.path}: ${e instanceof Error ? e.message : String(e)}`);
+        this.log.warn(`blkback ${this.name}: closing ${img.path}: ${errorMessage(e)}`);
       }
     }
     if (cleanStore) this.cleanupStore();
@@ -482,7 +483,7 @@ export class BlkBackend {
       if (this.backendPath.startsWith(home)) rmQuiet(xs, `${home}error/${this.backendPath.slice(home.length)}`);
       if (vmDev) rmQuiet(xs, vmDev);
     } catch (e) {
-      this.log.warn(`blkback ${this.name}: cleaning store entries: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.warn(`blkback ${this.name}: cleaning store entries: ${errorMessage(e)}`);
     }
   }
 
@@ -512,7 +513,7 @@ export class BlkBackend {
       try {
         image = await opener({ path: target.path, format: target.format, readOnly, backing: !target.probed });
       } catch (e) {
-        throw new HotplugError(e instanceof Error ? e.message : String(e), 'error');
+        throw new HotplugError(errorMessage(e), 'error');
       }
       if (this.removed) {
         await image.close();
@@ -526,7 +527,7 @@ export class BlkBackend {
       this.enqueue(() => this.updateStatus());
     } catch (e) {
       const status = e instanceof HotplugError ? e.status : 'error';
-      const msg = e instanceof Error ? e.message : String(e);
+      const msg = errorMessage(e);
       this.log.error(`blkback ${this.name}: hotplug: ${msg}`);
       this.writeHotplug(status, msg);
     }
@@ -541,7 +542,7 @@ export class BlkBackend {
         this.xs.write(`${be}/hotplug-status`, status, tx);
       });
     } catch (e) {
-      this.log.error(`blkback ${this.name}: writing hotplug-status: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.error(`blkback ${this.name}: writing hotplug-status: ${errorMessage(e)}`);
     }
   }
 

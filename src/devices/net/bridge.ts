@@ -11,6 +11,7 @@
 import { isMulticastMac, isZeroMac, macToString, ETH_HLEN, ETHERTYPE_VLAN, readU16 } from './inet.js';
 import { silentNetLogger, type NetLogger } from './logger.js';
 import { PcapWriter } from './pcap.js';
+import { errorMessage } from '../../hypervisor/errors.js';
 
 /** A device that can be a bridge port: vifs and dom0's interface. */
 export interface BridgePortDevice {
@@ -244,7 +245,7 @@ export class Bridge {
       const path = this.capture.path;
       this.capture.close();
       this.capture = null;
-      this.logger.error(`${this.name}: capture to ${path} stopped: ${e instanceof Error ? e.message : String(e)}`);
+      this.logger.error(`${this.name}: capture to ${path} stopped: ${errorMessage(e)}`);
     }
   }
 
@@ -291,7 +292,7 @@ export class Bridge {
       port.device.transmit(frame);
     } catch (e) {
       port.stats.txDropped++;
-      this.logger.error(`${this.name}: port ${port.name} failed to take a frame: ${e instanceof Error ? e.message : String(e)}`);
+      this.logger.error(`${this.name}: port ${port.name} failed to take a frame: ${errorMessage(e)}`);
     }
   }
 }

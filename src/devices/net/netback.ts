@@ -20,7 +20,7 @@
 // requires; a grant that cannot be written gives that slot a negative GNTST status, which
 // netfront drops. Frames go out fully checksummed and unflagged.
 
-import type { EventChannelEnd, FrontendDomain } from '../frontend.js';
+import type { EventChannelEnd, FrontendDomain } from '../../hypervisor/frontend_domain.js';
 import { GrantError } from '../../hypervisor/grant_table.js';
 import { PAGE_SIZE } from '../../hypervisor/domain_memory.js';
 import type { BridgePort, BridgePortDevice } from './bridge.js';
@@ -31,6 +31,7 @@ import {
   NETTXF, OFF, xen_netif_rx_sring_entry, xen_netif_tx_sring_entry, type RxRequest, type TxRequest,
 } from './netif.js';
 import { BackRing } from './ring.js';
+import { errorMessage } from '../../hypervisor/errors.js';
 
 /** Packets taken off the tx ring (or frames put on the rx ring) per pass before yielding. */
 const BATCH = 64;
@@ -162,7 +163,7 @@ export class NetbackVif implements BridgePortDevice {
           acquired.push(ref);
           return base;
         } catch (e) {
-          throw new NetbackError('EINVAL', `cannot map ${what} grant ${ref}: ${e instanceof Error ? e.message : String(e)}`);
+          throw new NetbackError('EINVAL', `cannot map ${what} grant ${ref}: ${errorMessage(e)}`);
         }
       };
       const tx = new BackRing(mem, map(p.txRingRef, 'tx ring'), xen_netif_tx_sring_entry);
@@ -176,7 +177,7 @@ export class NetbackVif implements BridgePortDevice {
           bound.push(end);
           return end;
         } catch (e) {
-          throw new NetbackError('EINVAL', `cannot bind event channel ${port}: ${e instanceof Error ? e.message : String(e)}`);
+          throw new NetbackError('EINVAL', `cannot bind event channel ${port}: ${errorMessage(e)}`);
         }
       };
       const kick = (): void => this.schedule();

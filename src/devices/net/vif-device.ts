@@ -2,28 +2,17 @@
 // DevController.py createDevice / addStoreEntries / allocateDeviceID / waitForBackend /
 // destroyDevice, XendConfig.py for the generated MAC and device uuid): the xenstore nodes that
 // make netback and netfront find each other. xend (src/dom0) calls these with a parsed vif
-// entry; the shape below is what src/xm/config/vif.ts produces, restated here because
-// devices must not import from higher layers.
+// entry (vif-spec.ts).
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isMulticastMac, isZeroMac, parseMac } from './inet.js';
 import { VIF_BRIDGE_SCRIPT } from './xenbus-net.js';
+import type { VifSpec } from './vif-spec.js';
 import { inTransaction, readOrNull, rmIfPresent, xsErrno, XenbusState, type XsClient } from './xenstore.js';
+import { errorMessage } from '../../hypervisor/errors.js';
 
-/** The parsed vif entry (src/xm/config/vif.ts VifSpec has this shape). */
-export interface VifDeviceConfig {
-  readonly type: string;
-  readonly mac: string | null;
-  readonly bridge: string | null;
-  readonly ip: readonly string[];
-  readonly script: string | null;
-  readonly vifname: string | null;
-  readonly rate: { readonly bytesPerInterval: number; readonly intervalUsecs: number } | null;
-  readonly model: string | null;
-  readonly backend: string | null;
-  readonly accel: string | null;
-  readonly uuid?: string | null;
-}
+/** A parsed vif entry, plus the device uuid a restored or managed domain keeps. */
+export type VifDeviceConfig = Omit<VifSpec, 'spec' | 'policy' | 'label'> & { readonly uuid?: string | null };
 
 export interface CreateVifOptions {
   domid: number;
@@ -75,7 +64,7 @@ function checkMac(mac: string): string {
   try {
     b = parseMac(mac);
   } catch (e) {
-    throw new VifDeviceError(e instanceof Error ? e.message : String(e));
+    throw new VifDeviceError(errorMessage(e));
   }
   if (isMulticastMac(b)) throw new VifDeviceError(`MAC address '${mac}' is a multicast address`);
   if (isZeroMac(b)) throw new VifDeviceError(`MAC address '${mac}' is all zeros`);

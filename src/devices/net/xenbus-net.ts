@@ -13,7 +13,7 @@
 // Every value the frontend wrote is parsed strictly; problems are reported as
 // xenbus_dev_fatal() does (error/backend/vif/D/H/error = "<errno> <message>", state Closing).
 
-import type { FrontendDomain } from '../frontend.js';
+import type { FrontendDomain } from '../../hypervisor/frontend_domain.js';
 import { checkIfName, type Bridge, type Bridges } from './bridge.js';
 import { parseMac } from './inet.js';
 import { silentNetLogger, type NetLogger } from './logger.js';
@@ -21,6 +21,7 @@ import { NetbackError, NetbackVif, type VifRate } from './netback.js';
 import {
   exists, inTransaction, parseUnsigned, readOrNull, readUnsigned, rmIfPresent, xenbusStateName, XenbusState, xsErrno, type XsClient,
 } from './xenstore.js';
+import { errorMessage } from '../../hypervisor/errors.js';
 
 /** Linux errno values for the error nodes xenbus_dev_fatal writes. */
 const ERRNO: Record<string, number> = {
@@ -92,7 +93,7 @@ export class NetbackDriver {
     try {
       this.xs.unwatch(this.root, this.token);
     } catch (e) {
-      this.logger.warn(`netback: unwatch ${this.root}: ${e instanceof Error ? e.message : String(e)}`);
+      this.logger.warn(`netback: unwatch ${this.root}: ${errorMessage(e)}`);
     }
     for (const d of [...this.devices.values()]) d.remove('driver stopped');
   }
@@ -253,7 +254,7 @@ export class VifBackend {
         for (const [k, v] of NETBACK_FEATURES) this.xs.write(`${this.nodename}/${k}`, v, tx);
       }, `${this.nodename}: writing features`);
     } catch (e) {
-      this.devFatal('EIO', `writing features: ${e instanceof Error ? e.message : String(e)}`);
+      this.devFatal('EIO', `writing features: ${errorMessage(e)}`);
       return;
     }
     this.xs.write(`${this.nodename}/feature-split-event-channels`, '1');
@@ -286,7 +287,7 @@ export class VifBackend {
       try {
         checkIfName(vifname, 'vif');
       } catch (e) {
-        this.hotplugFail(e instanceof Error ? e.message : String(e));
+        this.hotplugFail(errorMessage(e));
         return;
       }
       if (this.driver.nameInUse(vifname)) {
@@ -323,7 +324,7 @@ export class VifBackend {
     try {
       bridge.attach(vif);
     } catch (e) {
-      this.hotplugFail(`brctl addif ${bridge.name} ${name} failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.hotplugFail(`brctl addif ${bridge.name} ${name} failed: ${errorMessage(e)}`);
       return;
     }
     this.vif = vif;
@@ -502,7 +503,7 @@ export class VifBackend {
     try {
       this.xs.write(`/local/domain/${this.driver.backendDomid}/error/${rel}/error`, text);
     } catch (e) {
-      this.logger.warn(`netback: ${this.nodename}: writing the error node: ${e instanceof Error ? e.message : String(e)}`);
+      this.logger.warn(`netback: ${this.nodename}: writing the error node: ${errorMessage(e)}`);
     }
     this.xenbusSwitchState(XenbusState.Closing);
   }
@@ -605,13 +606,13 @@ export class VifBackend {
       try {
         this.xs.unwatch(`${this.otherend}/state`, this.watchToken);
       } catch (e) {
-        this.logger.warn(`netback: unwatch ${this.otherend}/state: ${e instanceof Error ? e.message : String(e)}`);
+        this.logger.warn(`netback: unwatch ${this.otherend}/state: ${errorMessage(e)}`);
       }
     }
     try {
       rmIfPresent(this.xs, `${this.nodename}/hotplug-status`);
     } catch (e) {
-      this.logger.warn(`netback: ${this.nodename}: removing hotplug-status: ${e instanceof Error ? e.message : String(e)}`);
+      this.logger.warn(`netback: ${this.nodename}: removing hotplug-status: ${errorMessage(e)}`);
     }
     if (this.vif) {
       this.vif.disconnect();

@@ -2,7 +2,7 @@
 // hypervisor is us (XendNode.info / XendDomainInfo for dom0, Xen 4.4.4 tools/python/xen/xend).
 
 import os from 'node:os';
-import type { DomainInfo, HostInfo } from '../../xm/format/types.js';
+import type { DomainInfo, HostInfo } from '../model/info.js';
 import { XEN_EXTRAVERSION, XEN_MAJOR, XEN_MINOR } from '../../hypervisor/public.js';
 
 const MiB = 1024 * 1024;

@@ -32,14 +32,15 @@ import {
   type HostNetwork,
   type VifDevice,
 } from '../../devices/net/index.js';
-import type { DomainConfig } from '../../xm/config/domain-config.js';
-import type { DiskSpec } from '../../xm/config/disk.js';
-import type { VifSpec } from '../../xm/config/vif.js';
-import type { DeviceConfig, DomainInfo, FrontendDevice, HostInfo, RestartAction, XsListing } from '../../xm/format/types.js';
+import type { DomainConfig } from '../model/index.js';
+import type { DiskSpec } from '../../devices/block/disk-spec.js';
+import type { VifSpec } from '../../devices/net/vif-spec.js';
+import type { DeviceConfig, DomainInfo, FrontendDevice, HostInfo, RestartAction, XsListing } from '../model/info.js';
 import { CONSOLE_LIMIT_KIB, domainPath, removeDomainTree, writeDomainTree } from './store-tree.js';
 import { XendError, type CreateOptions, type DomainEnd, type EndReason, type Toolstack } from './types.js';
 import { hostInfo, dom0Info } from './host.js';
 import { kernelNotes } from './notes.js';
+import { errorMessage } from '../../hypervisor/errors.js';
 
 export * from './types.js';
 
@@ -143,14 +144,14 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
       kernel = loadKernelImage(new Uint8Array(readFileSync(config.kernel)), config.kernel);
       ramdisk = config.ramdisk ? new Uint8Array(readFileSync(config.ramdisk)) : undefined;
     } catch (e) {
-      throw new XendError(e instanceof Error ? e.message : String(e));
+      throw new XendError(errorMessage(e));
     }
     const mem = new DomainMemory((config.memory * 1024 * 1024) / PAGE_SIZE);
     let sod;
     try {
       sod = buildStartOfDay(mem, { kernel, ramdisk, cmdline: config.cmdline, storeEvtchn: STORE_PORT, consoleEvtchn: CONSOLE_PORT });
     } catch (e) {
-      throw new XendError(e instanceof Error ? e.message : String(e));
+      throw new XendError(errorMessage(e));
     }
     const startTime = Date.now() / 1000;
     const vmPath = `/vm/${uuid}`;
@@ -226,9 +227,9 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
     try {
       await this.connectDevices(r);
     } catch (e) {
-      this.log.error({ domid, name }, `device setup failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.error({ domid, name }, `device setup failed: ${errorMessage(e)}`);
       await this.teardown(r, 'destroyed', 'device setup failed');
-      throw e instanceof XendError ? e : new XendError(e instanceof Error ? e.message : String(e));
+      throw e instanceof XendError ? e : new XendError(errorMessage(e));
     }
     if (!opts.paused) thread.unpause();
     this.emit('created', domid, name);
@@ -322,7 +323,7 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
       const { domid } = await this.build(config, this.nextDomid++, uuid, {});
       this.log.info({ domid, name: config.name }, 'domain restarted');
     } catch (e) {
-      this.log.error({ name: config.name }, `restart failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.error({ name: config.name }, `restart failed: ${errorMessage(e)}`);
     }
   }
 
@@ -336,14 +337,14 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
         await v.backend.shutdown();
         destroyVbdDevice(this.h, v.device, true);
       } catch (e) {
-        this.log.warn({ domid: r.domid }, `vbd ${v.device.devid} teardown: ${e instanceof Error ? e.message : String(e)}`);
+        this.log.warn({ domid: r.domid }, `vbd ${v.device.devid} teardown: ${errorMessage(e)}`);
       }
     }
     for (const v of r.vifs) {
       try {
         destroyVifDevice(this.h, r.domid, v.device.devid, { vmPath: r.vmPath, force: true });
       } catch (e) {
-        this.log.warn({ domid: r.domid }, `vif ${v.device.devid} teardown: ${e instanceof Error ? e.message : String(e)}`);
+        this.log.warn({ domid: r.domid }, `vif ${v.device.devid} teardown: ${errorMessage(e)}`);
       }
     }
     try {

@@ -5,7 +5,7 @@
 
 import type { XsHandle } from '../xenstored/index.js';
 import { rmQuiet } from '../../devices/xenbus.js';
-import type { DomainConfig } from '../../xm/config/domain-config.js';
+import type { DomainConfig } from '../model/index.js';
 
 export interface DomainTree {
   domid: number;

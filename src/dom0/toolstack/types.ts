@@ -5,10 +5,10 @@
 
 import type { EventEmitter } from 'node:events';
 import type { Console } from '../xenconsoled/console.js';
-import type { DomainConfig } from '../../xm/config/domain-config.js';
-import type { DiskSpec } from '../../xm/config/disk.js';
-import type { VifSpec } from '../../xm/config/vif.js';
-import type { DomainInfo, FrontendDevice, HostInfo } from '../../xm/format/types.js';
+import type { DomainConfig } from '../model/index.js';
+import type { DiskSpec } from '../../devices/block/disk-spec.js';
+import type { VifSpec } from '../../devices/net/vif-spec.js';
+import type { DomainInfo, FrontendDevice, HostInfo } from '../model/info.js';
 import type { ShutdownReason } from '../../hypervisor/public.js';
 
 /** An error xm prints as "Error: MESSAGE" (XendError / XendInvalidDomain in xend). */

@@ -8,8 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { DomainConfig } from '../../xm/config/domain-config.js';
-import type { DeviceConfig, DomainInfo } from '../../xm/format/types.js';
+import type { DomainConfig } from '../model/index.js';
+import type { DeviceConfig, DomainInfo } from '../model/info.js';
 import { decodeLine, encodeLine } from './protocol.js';
 
 interface StoredDomain {

@@ -8,13 +8,14 @@ import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 
 import { XendError, type DomainEnd, type Toolstack } from '../toolstack/types.js';
-import type { DomainConfig } from '../../xm/config/domain-config.js';
-import type { DiskSpec } from '../../xm/config/disk.js';
-import type { VifSpec } from '../../xm/config/vif.js';
-import type { DomainInfo } from '../../xm/format/types.js';
+import type { DomainConfig } from '../model/index.js';
+import type { DiskSpec } from '../../devices/block/disk-spec.js';
+import type { VifSpec } from '../../devices/net/vif-spec.js';
+import type { DomainInfo } from '../model/info.js';
 import type { Replay } from '../xenconsoled/console.js';
 import { ManagedDomains, dormantDomainInfo } from './managed.js';
 import { LineSplitter, PROTOCOL_VERSION, encodeLine, parseRequest, type Request, type WireError } from './protocol.js';
+import { errorMessage } from '../../hypervisor/errors.js';
 
 /** xm's exit status for an unknown domain (XendClient.ERROR_INVALID_DOMAIN). */
 const INVALID_DOMAIN = 3;
@@ -228,7 +229,7 @@ export class XendServer {
     const err: WireError =
       e instanceof XendError
         ? { message: e.message, exitCode: e.exitCode }
-        : { message: e instanceof Error ? e.message : String(e), exitCode: 1 };
+        : { message: errorMessage(e), exitCode: 1 };
     const ctx = req ? { op: req.op, dom: req.args.dom } : {};
     if (e instanceof XendError) this.log.info(ctx, `request failed: ${err.message}`);
     else this.log.error({ ...ctx, err: e }, `request failed: ${err.message}`);

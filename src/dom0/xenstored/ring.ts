@@ -14,6 +14,7 @@ import {
   XENSTORE_SERVER_FEATURE_WATCHDEPTH, XS_RING_CONNECTION, XS_RING_ERROR, XS_RING_INTERFACE_SIZE, XS_RING_REQ,
   XS_RING_REQ_CONS, XS_RING_RSP, XS_RING_SERVER_FEATURES, type XsMessage,
 } from './wire.js';
+import { errorMessage } from '../../hypervisor/errors.js';
 
 export const XENSTORE_SERVER_FEATURES =
   XENSTORE_SERVER_FEATURE_RECONNECTION | XENSTORE_SERVER_FEATURE_ERROR | XENSTORE_SERVER_FEATURE_WATCHDEPTH;
@@ -261,7 +262,7 @@ export class RingConnection extends Connection {
     try {
       this.notifyGuest();
     } catch (e) {
-      this.host.logger.error(`xenstored: notifying dom${this.domid} failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.host.logger.error(`xenstored: notifying dom${this.domid} failed: ${errorMessage(e)}`);
     }
   }
 }

@@ -15,6 +15,7 @@ import { type Elf64, type ElfSegment, isElf, parseElf64 } from './elf.js';
 import { fail, ImageFormatError, KernelImageError } from './errors.js';
 import { hex, u64 } from './u64.js';
 import { parseXenNotes, XENFEAT_dom0, type XenNotes } from './xen-notes.js';
+import { errorMessage } from '../errors.js';
 
 export { KernelImageError } from './errors.js';
 export { MAX_DECOMPRESSED_BYTES } from './decompress.js';
@@ -78,7 +79,7 @@ export function loadKernelImage(bytes: Uint8Array, name = 'kernel image', option
     if (e instanceof ImageFormatError) throw new KernelImageError(name, e.message, { cause: e });
     // A bug or a library failure on hostile input must still reach the caller as a clear,
     // catchable error rather than take the host down.
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = errorMessage(e);
     throw new KernelImageError(name, `cannot load kernel image: ${msg}`, { cause: e });
   }
 }

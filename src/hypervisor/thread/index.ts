@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { DomainMemory } from '../domain_memory.js';
 import { CMD_DESTROY, CMD_PAUSE, RunState } from '../domain_control.js';
 import { GrantTable } from '../grant_table.js';
-import type { EventChannelEnd, FrontendDomain } from '../../devices/frontend.js';
+import type { EventChannelEnd, FrontendDomain } from '../frontend_domain.js';
 import type { StartOfDay } from '../builder/start-of-day.js';
 import type { ShutdownReason } from '../public.js';
 import type { DomainThreadInit, FromDomainThread } from './messages.js';

@@ -5,8 +5,8 @@
 import { uptime as hostUptime } from 'node:os';
 
 import type { DomainEnd } from '../../dom0/toolstack/types.js';
-import { parseDiskSpec, DiskSpecError } from '../config/disk.js';
-import { parseVifSpec, VifSpecError } from '../config/vif.js';
+import { parseDiskSpec, DiskSpecError } from '../../devices/block/disk-spec.js';
+import { parseVifSpec, VifSpecError } from '../../devices/net/vif-spec.js';
 import {
   formatBlockList,
   formatInfo,

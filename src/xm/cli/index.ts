@@ -10,6 +10,7 @@ import { Ctx } from './context.js';
 import { createOptionsHelp, xmCreate, xmNew, type CreateFlags } from './create.js';
 import { InvalidArgument, OptionError, PlainError, XmExit } from './errors.js';
 import { ALL_COMMANDS, UNSUPPORTED_COMMANDS, cmdHelp, longHelp, shortHelp } from './help.js';
+import { errorMessage } from '../../hypervisor/errors.js';
 
 /** main.aliases: old names, each with a deprecation note on stderr. */
 const ALIASES: Readonly<Record<string, string>> = {
@@ -195,7 +196,7 @@ function report(ctx: Ctx, e: unknown): number {
     ctx.error(e.message);
     return e.code;
   }
-  ctx.error(e instanceof Error ? e.message : String(e));
+  ctx.error(errorMessage(e));
   return 1;
 }
 

@@ -2,7 +2,7 @@
 // small one with xentop's first columns: on a terminal it redraws every 3 s until 'q' or
 // Ctrl-C; otherwise it prints one round, as `xentop -b -i 1` did.
 
-import type { DomainInfo, HostInfo } from '../format/types.js';
+import type { DomainInfo, HostInfo } from '../../dom0/model/info.js';
 import { stateString } from '../format/domain-sxpr.js';
 import type { Ctx } from './context.js';
 

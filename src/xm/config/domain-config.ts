@@ -15,66 +15,15 @@
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 
-import type { RestartAction } from '../format/types.js';
+import type { DomainConfig, RestartAction } from '../../dom0/model/index.js';
 import { pyReprFloat, pyReprStr } from '../format/pycompat.js';
-import { DiskSpecError, parseDiskSpec, type DiskSpec } from './disk.js';
+import { DiskSpecError, parseDiskSpec, type DiskSpec } from '../../devices/block/disk-spec.js';
 import { COMMAND_LINE, XmConfigError } from './errors.js';
 import { XM_KEYS, type KeyDef } from './keys.js';
 import { parsePyConfig, type PyValue } from './pysubset.js';
-import { parseVifSpec, VifSpecError, type VifSpec } from './vif.js';
+import { parseVifSpec, VifSpecError, type VifSpec } from '../../devices/net/vif-spec.js';
 
-export type { RestartAction };
-
-export interface DomainConfig {
-  /** The config file read. */
-  readonly file: string;
-  readonly name: string;
-  readonly builder: 'linux';
-  /** Absolute path of the kernel image. */
-  readonly kernel: string;
-  /** Absolute path of the initial ramdisk, or null. */
-  readonly ramdisk: string | null;
-  /** root= as given (without 'root='), or null. */
-  readonly root: string | null;
-  readonly extra: string;
-  /** The guest kernel command line as xend assembled it from root, ip and extra. */
-  readonly cmdline: string;
-  /** MiB at start (memory_dynamic_max). */
-  readonly memory: number;
-  /** MiB the domain may grow to (memory_static_max). */
-  readonly maxmem: number;
-  /** VCPUs_max: VCPUs the domain is built with. */
-  readonly maxvcpus: number;
-  /** VCPUs online at start. */
-  readonly vcpus: number;
-  /** Bitmap of VCPUs the guest may bring online. */
-  readonly vcpuAvail: bigint;
-  /** Affinity per VCPU (maxvcpus entries); [] means any CPU. */
-  readonly cpus: readonly (readonly number[])[];
-  readonly cpuCap: number | null;
-  readonly cpuWeight: number | null;
-  readonly onPoweroff: RestartAction;
-  readonly onReboot: RestartAction;
-  readonly onCrash: RestartAction;
-  readonly onXendStart: 'ignore' | 'start';
-  readonly onXendStop: 'ignore' | 'shutdown' | 'suspend';
-  /** Canonical lower-case UUID, or null for "generate one". */
-  readonly uuid: string | null;
-  readonly localtime: boolean;
-  readonly disk: readonly DiskSpec[];
-  readonly vif: readonly VifSpec[];
-  readonly features: string;
-  readonly description: string;
-  readonly shadowMemory: number;
-  readonly tscMode: number;
-  readonly nomigrate: number;
-  readonly superpages: number;
-  readonly videoram: number;
-  /** CPU pool; 'Pool-0' is the only one. */
-  readonly pool: string;
-  /** Keys that were given but do not apply to a tsxen PV domain, in the order seen. */
-  readonly ignored: readonly string[];
-}
+export type { DomainConfig, RestartAction };
 
 export interface ParseOptions {
   /** `xm create` VAR=VAL arguments, in command-line order. */

@@ -11,8 +11,8 @@ export {
   type DiskType,
   type DiskFormat,
   type DiskMode,
-} from './disk.js';
-export { parseVifSpec, normaliseMac, randomMac, parseRate, VifSpecError, type VifSpec, type VifRate } from './vif.js';
+} from '../../devices/block/disk-spec.js';
+export { parseVifSpec, normaliseMac, randomMac, parseRate, VifSpecError, type VifSpec, type VifRate } from '../../devices/net/vif-spec.js';
 export {
   parseDomainConfig,
   pyRepr,

@@ -16,7 +16,7 @@ import type {
   PowerState,
   VbdConfig,
   VifConfig,
-} from './types.js';
+} from '../../dom0/model/info.js';
 
 /**
  * XENAPI_CFG_TO_LEGACY_CFG.items() order under CPython 2.7 (the dict display of 11 entries in

@@ -6,7 +6,7 @@
 import { domainSxpr, stateString } from './domain-sxpr.js';
 import { pad, padInt, pyFixed, pyRound } from './pycompat.js';
 import { prettyprint, type Sxp } from './sxp.js';
-import type { DomainInfo, FrontendDevice, HostInfo, VcpuInfo, XsListing } from './types.js';
+import type { DomainInfo, FrontendDevice, HostInfo, VcpuInfo, XsListing } from '../../dom0/model/info.js';
 
 /** parse_doms_info: the domid column is str(domid), or '' for a domain that is not running. */
 function domidText(d: DomainInfo): string {

@@ -5,13 +5,9 @@
 
 import { pyReprStr, pyStrFloat } from './pycompat.js';
 
-/** A Python float on the wire: it prints with str(float), unlike an int. */
-export interface SxpFloat {
-  readonly float: number;
-}
+import type { Sxp, SxpFloat } from '../../dom0/model/info.js';
 
-/** What xm received from xend over XML-RPC: strings, ints, floats and lists of them. */
-export type Sxp = string | number | SxpFloat | readonly Sxp[];
+export type { Sxp, SxpFloat };
 
 export function sxpFloat(value: number): SxpFloat {
   return { float: value };

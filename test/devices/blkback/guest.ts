@@ -5,7 +5,7 @@
 // and xenbus_xs.c: requests, transactions, watches). Nothing here is a stand-in for the code under
 // test: the backend reads the same SharedArrayBuffer and talks to the same Xenstored.
 
-import type { EventChannelEnd, FrontendDomain } from '../../../src/devices/frontend.js';
+import type { EventChannelEnd, FrontendDomain } from '../../../src/hypervisor/frontend_domain.js';
 import { GTF, grant_entry_v1 } from '../../../src/hypervisor/abi/xen.js';
 import { DomainMemory, PAGE_SIZE } from '../../../src/hypervisor/domain_memory.js';
 import { GrantTable } from '../../../src/hypervisor/grant_table.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Xenstored, type XsHandle } from '../../../src/dom0/xenstored/index.js';
 import { attachVbd, type BlkBackend, type ImageOpener, type VbdDevice } from '../../../src/devices/block/index.js';
-import { parseDiskSpec } from '../../../src/xm/config/disk.js';
+import { parseDiskSpec } from '../../../src/devices/block/disk-spec.js';
 import { Blkfront, type BlkfrontOptions } from './blkfront.js';
 import { GuestDomain, GuestXenbus } from './guest.js';
 

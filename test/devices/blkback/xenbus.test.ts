@@ -9,7 +9,7 @@ import {
   BlkBackend, VDISK_CDROM, VDISK_READONLY, XenbusState, createVbdDevice, destroyVbdDevice, waitForVbdDevice,
   type VbdDevice,
 } from '../../../src/devices/block/index.js';
-import { parseDiskSpec } from '../../../src/xm/config/disk.js';
+import { parseDiskSpec } from '../../../src/devices/block/disk-spec.js';
 import { Blkfront } from './blkfront.js';
 import { GuestDomain, GuestXenbus, XenbusError } from './guest.js';
 import { Host, attach, makeRaw, pattern, tmpDir, until } from './setup.js';

@@ -5,7 +5,7 @@
 // the real shared ring on one of its own pages (drivers/xen/xenbus/xenbus_comms.c order:
 // payload, then producer index), so every xenstore access runs under the guest's permissions.
 
-import type { EventChannelEnd, FrontendDomain } from '../../../src/devices/frontend.js';
+import type { EventChannelEnd, FrontendDomain } from '../../../src/hypervisor/frontend_domain.js';
 import { GTF, grant_entry_v1 } from '../../../src/hypervisor/abi/xen.js';
 import { DomainMemory, PAGE_SIZE } from '../../../src/hypervisor/domain_memory.js';
 import { GrantTable } from '../../../src/hypervisor/grant_table.js';

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   createVifDevice, destroyVifDevice, randomVifMac, VifDeviceError, waitForVifHotplug, XenbusState,
 } from '../../../src/devices/net/index.js';
-import { parseVifSpec } from '../../../src/xm/config/vif.js';
+import { parseVifSpec } from '../../../src/devices/net/vif-spec.js';
 import { icmpEcho } from './frames.js';
 import { until } from './guest.js';
 import { defaultVif, Host } from './host.js';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { loadDomainConfig } from '../../../src/xm/config/index.js';
 import type { Toolstack } from '../../../src/dom0/toolstack/types.js';
 import type { HostNetwork } from '../../../src/devices/net/index.js';
-import type { ConsoleDriver } from '../../hypervisor/console-driver.js';
+import type { ConsoleDriver } from './console-driver.js';
 import { IMAGES, driveConsole, testToolstack } from './helpers.js';
 
 const BOOT_MS = 300_000;

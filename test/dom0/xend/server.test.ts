@@ -17,7 +17,7 @@ import { XendConnection, XendRequestError } from '../../../src/dom0/xend/client.
 import { dormantDomainInfo } from '../../../src/dom0/xend/managed.js';
 import { XendServer } from '../../../src/dom0/xend/server.js';
 import { parseDomainConfig, type DomainConfig } from '../../../src/xm/config/index.js';
-import type { DomainInfo, FrontendDevice, HostInfo } from '../../../src/xm/format/types.js';
+import type { DomainInfo, FrontendDevice, HostInfo } from '../../../src/dom0/model/info.js';
 
 function config(name: string): DomainConfig {
   return parseDomainConfig(`name = "${name}"\nkernel = "/boot/vmlinuz"\nmemory = 64\n`, '/etc/xen/test.cfg', { checkFiles: false });

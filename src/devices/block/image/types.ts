@@ -1,3 +1,4 @@
+import { errorMessage } from '../../../hypervisor/errors.js';
 // The disk-image layer that the block backend (blkback) serves blkif requests from.
 //
 // Sync or async? Every method here is async and built on node:fs/promises. blkback runs on the
@@ -129,7 +130,7 @@ export function bufferSectors(op: string, buf: Uint8Array): number {
 export function ioError(what: string, path: string, err: unknown): DiskImageError {
   if (err instanceof DiskImageError) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const detail = err instanceof Error ? err.message : String(err);
+  const detail = errorMessage(err);
   if (code === 'ENOENT') {
     return new DiskImageError('ENOENT', `${what}: no such file: ${path}`, { cause: err });
   }

@@ -2,8 +2,8 @@
 // side), and interdomain event channels. The hypervisor provides the implementation; backends
 // depend only on this contract.
 
-import type { DomainMemory } from '../hypervisor/domain_memory.js';
-import type { GrantTable } from '../hypervisor/grant_table.js';
+import type { DomainMemory } from './domain_memory.js';
+import type { GrantTable } from './grant_table.js';
 
 export interface EventChannelEnd {
   /** dom0's local port number. */

@@ -1,9 +1,15 @@
-// What the xm output formatters take: the facts xend knows about domains, their devices and
-// the host, in the units and shapes xend handed to xm in Xen 4.4 (memory in MiB, times in
-// seconds, xenstore values as strings). xend (src/dom0) fills these; src/xm/format turns them
-// into the exact text xm printed.
+// The domain model: the facts xend knows about domains, their devices and the host, in the
+// units and shapes xend handed to xm in Xen 4.4 (memory in MiB, times in seconds, xenstore
+// values as strings). The toolstack and xend fill these; src/xm/format turns them into the
+// exact text xm printed.
 
-import type { Sxp } from './sxp.js';
+/** A Python float on the wire: it prints with str(float), unlike an int. */
+export interface SxpFloat {
+  readonly float: number;
+}
+
+/** What xm received from xend over XML-RPC: strings, ints, floats and lists of them. */
+export type Sxp = string | number | SxpFloat | readonly Sxp[];
 
 /** xend's restart actions (XendConfig.CONFIG_RESTART_MODES). */
 export type RestartAction =

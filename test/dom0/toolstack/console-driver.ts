@@ -1,6 +1,6 @@
 // Drives a domain's console like a person at the keyboard: waits for text, types commands,
 // and returns what a command printed (between unique markers).
-/** What the driver needs of a domain: bootDomain's BootedDomain, or a toolstack console adapter. */
+/** What the driver needs of a domain: its console output, a way to type, and its end (see driveConsole). */
 export interface DrivenConsole {
   console: { on(ev: 'data', f: (d: Buffer) => void): unknown };
   input: { write(s: string): unknown };

@@ -16,12 +16,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getSystemErrorMap } from 'node:util';
-import { Cpu, type CpuHooks } from '../cpu.js';
-import { defaultCpuid } from '../cpuid.js';
-import { CpuFault, UnimplementedInstruction, Vector, hex64 } from '../fault.js';
-import { DF, TF, getFlags, setFlags } from '../flags.js';
-import { Reg } from '../regs.js';
-import { fxrstorImage, fxsaveImage } from '../ops/fxsave.js';
+import { Cpu, type CpuHooks } from '../cpu/cpu.js';
+import { defaultCpuid } from '../cpu/cpuid.js';
+import { CpuFault, UnimplementedInstruction, Vector, hex64 } from '../cpu/fault.js';
+import { DF, TF, getFlags, setFlags } from '../cpu/flags.js';
+import { Reg } from '../cpu/regs.js';
+import { fxrstorImage, fxsaveImage } from '../cpu/ops/fxsave.js';
 import { AddressSpace, ELF_ET_DYN_BASE, FramePool, OutOfMemory, pageUp } from './address-space.js';
 import { ET_DYN, ElfError, buildStack, loadSegments, parseElf } from './elf.js';
 import { BLOCKED, FdTable, hostErrno, type OpenFile } from './files.js';

@@ -3,12 +3,11 @@
 // poweroff; the console shows no kernel BUG/WARNING/Oops/panic/Call Trace.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { bootDomain, type BootedDomain } from '../../src/dom0/boot.js';
-import { ConsoleDriver } from './console-driver.js';
+import { existsSync, rmSync } from 'node:fs';
+import type { Toolstack } from '../../../src/dom0/toolstack/types.js';
+import type { ConsoleDriver } from './console-driver.js';
+import { IMAGES, driveConsole, testToolstack, tinyConfig } from './helpers.js';
 
-const IMAGES = fileURLToPath(new URL('../../images/', import.meta.url));
 const KERNEL = IMAGES + 'vmlinuz-tiny';
 const MARKER = 'tsxen-initramfs: up ';
 const BOOT_MS = Number(process.env.TSXEN_BOOT_TEST_MS ?? 300_000);
@@ -42,23 +41,37 @@ function writeFileCmd(path: string, bytes: Uint8Array): string {
   return `printf '${esc}' > ${path} && chmod +x ${path}`;
 }
 
+let ts: Toolstack;
+let stateDir: string;
+
+beforeAll(async () => {
+  ({ ts, stateDir } = await testToolstack());
+});
+
+afterAll(async () => {
+  await ts?.close();
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+/** The tiny kernel and the busybox initramfs on the console, as images/busybox-ramdisk.cfg. */
+async function bootShell(name: string): Promise<{ domid: number; con: ConsoleDriver }> {
+  const { domid } = await ts.create(tinyConfig(stateDir, name));
+  const con = driveConsole(ts, domid);
+  await con.waitFor(MARKER, BOOT_MS);
+  await con.waitFor('# ', BOOT_MS);
+  return { domid, con };
+}
+
 describe.skipIf(!existsSync(KERNEL))('a busybox shell on a PV domU', () => {
-  let b: BootedDomain;
+  let domid: number;
   let con: ConsoleDriver;
-  let hv = '';
 
   beforeAll(async () => {
-    b = bootDomain({ kernel: KERNEL, ramdisk: IMAGES + 'initramfs-busybox.cpio.gz', extra: 'console=hvc0', memory: 64, onHypervisorLog: (t) => (hv += t) });
-    con = new ConsoleDriver(b);
-    await con.waitFor(MARKER, BOOT_MS);
-    await con.waitFor('# ', BOOT_MS);
+    ({ domid, con } = await bootShell('shell'));
   }, BOOT_MS + 10_000);
 
   afterAll(async () => {
-    if (b && !b.domain.stopped) {
-      b.destroy();
-      await b.exited;
-    }
+    if (ts.list().some((d) => d.domid === domid)) await ts.destroy(domid);
   });
 
   it('runs sh loops, functions and arithmetic', async () => {
@@ -108,9 +121,10 @@ describe.skipIf(!existsSync(KERNEL))('a busybox shell on a PV domU', () => {
   }, 120_000);
 
   it('ends with reason poweroff on `poweroff -f`, with a clean console', async () => {
-    b.input.write('poweroff -f\n');
-    const r = await b.exited;
-    expect(r.reason).toBe('poweroff');
+    const gone = ts.waitGone(domid);
+    ts.console(domid).write('poweroff -f\n');
+    expect((await gone).reason).toBe('poweroff');
+    const hv = ts.dmesg(false);
     for (const bad of ['BUG:', 'WARNING:', 'Oops', 'Kernel panic', 'Call Trace']) {
       expect(hv + con.out, `console shows "${bad}"`).not.toContain(bad);
     }
@@ -119,18 +133,12 @@ describe.skipIf(!existsSync(KERNEL))('a busybox shell on a PV domU', () => {
 
 describe.skipIf(!existsSync(KERNEL))('a guest kernel panic', () => {
   it('is a crashed domain; the host process carries on', async () => {
-    const b = bootDomain({ kernel: KERNEL, ramdisk: IMAGES + 'initramfs-busybox.cpio.gz', extra: 'console=hvc0', memory: 64 });
-    const con = new ConsoleDriver(b);
-    try {
-      await con.waitFor(MARKER, BOOT_MS);
-      await con.waitFor('# ', BOOT_MS);
-      b.input.write('echo c > /proc/sysrq-trigger\n');
-      const r = await b.exited;
-      expect(r.reason).toBe('crash');
-      expect(con.out).toContain('Kernel panic');
-    } finally {
-      if (!b.domain.stopped) b.destroy();
-    }
+    const { domid, con } = await bootShell('panic');
+    const gone = ts.waitGone(domid);
+    ts.console(domid).write('echo c > /proc/sysrq-trigger\n');
+    expect((await gone).reason).toBe('crash');
+    expect(con.out).toContain('Kernel panic');
+    expect(ts.list().map((d) => d.name)).toEqual(['Domain-0']);
     // This process (the host) is alive and well: it can still run work.
     expect([1, 2, 3].reduce((x, y) => x + y)).toBe(6);
   }, BOOT_MS + 60_000);

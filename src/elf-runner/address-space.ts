@@ -12,9 +12,9 @@
 // (arch/x86/mm/mmap.c, fs/binfmt_elf.c, fs/exec.c): the stack ends at 0x7ffffffff000, the mmap
 // area grows down from mmap_base = stack top - 128 MiB, brk follows the program's bss.
 
-import { Access, type Translator } from '../memory.js';
-import { CpuFault, Vector, pageFault, PF_PRESENT, PF_USER, PF_WRITE, PF_FETCH } from '../fault.js';
-import type { Cpu } from '../cpu.js';
+import { Access, type Translator } from '../cpu/memory.js';
+import { CpuFault, Vector, pageFault, PF_PRESENT, PF_USER, PF_WRITE, PF_FETCH } from '../cpu/fault.js';
+import type { Cpu } from '../cpu/cpu.js';
 import { EEXIST, EFAULT, EINVAL, ENOMEM, PROT_EXEC, PROT_READ, PROT_WRITE } from './linux.js';
 
 export const PAGE = 4096;

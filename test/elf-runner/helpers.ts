@@ -6,7 +6,7 @@ import { constants } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runElf, type RunElfResult } from '../../../src/cpu/user/runner.js';
+import { runElf, type RunElfResult } from '../../src/elf-runner/runner.js';
 
 const PROGS = fileURLToPath(new URL('./progs', import.meta.url));
 

@@ -7,9 +7,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { randomFillSync } from 'node:crypto';
-import type { Cpu } from '../cpu.js';
-import { CpuFault } from '../fault.js';
-import { Reg } from '../regs.js';
+import type { Cpu } from '../cpu/cpu.js';
+import { CpuFault } from '../cpu/fault.js';
+import { Reg } from '../cpu/regs.js';
 import { PAGE, type FileSource } from './address-space.js';
 import {
   BLOCKED, FD_LIMIT, HostDir, HostFile, Pipe, PipeEnd, PIPE_CAPACITY, encodeStat, encodeStatx,
