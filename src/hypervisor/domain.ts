@@ -2,18 +2,19 @@
 // timers, and the scheduler loop that runs its vCPUs round-robin. Runs on the domain's own
 // thread; everything dom0 needs crosses through DomainHost.
 
+import { PTE_P, PTE_RW } from '../mmu/pte.js';
 import { CpuFault, UnimplementedInstruction, hex64 } from '../cpu/fault.js';
 import { Memory, Access } from '../cpu/memory.js';
-import { Reg } from '../cpu/regs.js';
+import { Reg, SReg } from '../cpu/regs.js';
 import type { CpuHooks, Cpu } from '../cpu/cpu.js';
 import { vcpu_info } from './abi/xen.js';
 import { PAGE_SIZE, type DomainMemory } from './domain_memory.js';
 import { EventChannels } from './event_channel.js';
 import { GrantTable } from './grant_table.js';
 import { emulatePrivOp, guestCpuid } from './emul_priv_op.js';
-import { hypercall } from './hypercall/index.js';
+import { hypercall, hypercallSchedules } from './hypercall/index.js';
 import type { Args } from './hypercall/types.js';
-import { HYPERVISOR, MACH2PHYS_VIRT_START, HYPERVISOR_VIRT_START, HYPERVISOR_VIRT_END, VIRQ, type ShutdownReason } from './public.js';
+import { FLAT_KERNEL_CS, FLAT_KERNEL_SS, HYPERVISOR, MACH2PHYS_VIRT_START, HYPERVISOR_VIRT_START, HYPERVISOR_VIRT_END, VIRQ, type ShutdownReason } from './public.js';
 import { SystemClock } from './time.js';
 import { DomainCrash, deliverEvents, doIret, injectException, syscallFromUser } from './traps.js';
 import { Vcpu } from './vcpu.js';
@@ -58,11 +59,10 @@ export class Domain {
   readonly clock = new SystemClock();
   vmAssist = 0;
   maxPages: number;
+  /** SCHEDOP_shutdown_code's reason: the first one recorded wins over any later shutdown. */
   shutdownCode: ShutdownReason | null = null;
   stopped = false;
   shutdownReason: ShutdownReason | null = null;
-  yieldRequested = false;
-  timersChanged = false;
   private readonly pinned = new Map<number, number>();
   readonly pageTypes: PageTypes;
   private readonly unknownHypercalls = new Set<number>();
@@ -142,12 +142,12 @@ export class Domain {
     c.setReg64(Reg.RSI, sod.rsi);
     c.rip = Number(BigInt.asIntN(64, sod.rip));
     c.flags = 0x202; // IF
-    c.sreg[1] = 0xe033; // FLAT_KERNEL_CS (vcpu_x86_64)
-    c.sreg[2] = 0xe02b; // FLAT_KERNEL_SS
+    c.sreg[SReg.CS] = FLAT_KERNEL_CS;
+    c.sreg[SReg.SS] = FLAT_KERNEL_SS;
     v.kernelTable = sod.l4Mfn;
     v.kernelMode = true;
     v.kernelSp = Number(BigInt.asIntN(64, sod.rsp));
-    v.kernelSs = 0xe02b;
+    v.kernelSs = FLAT_KERNEL_SS;
     v.loadPageTables();
     this.pin(sod.l4Mfn, 4);
     v.initialised = true;
@@ -192,7 +192,7 @@ export class Domain {
       c.lo[Reg.RAX] = r;
       c.hi[Reg.RAX] = r < 0 ? -1 : 0;
     } else c.setReg64(Reg.RAX, BigInt.asIntN(64, BigInt(r)));
-    if (this.mustSchedule(v, NO_SCHEDULE[nr] !== true)) c.stop = true;
+    if (this.mustSchedule(v, hypercallSchedules(nr))) c.stop = true;
   }
 
   /**
@@ -269,6 +269,10 @@ export class Domain {
 
   shutdown(reason: ShutdownReason, detail = ''): void {
     if (this.stopped) return;
+    // xen/common/domain.c domain_shutdown (RELEASE-4.4.4): a code the guest recorded with
+    // SCHEDOP_shutdown_code (say crash, before kexec) is what the toolstack is told.
+    if (this.shutdownCode === null) this.shutdownCode = reason;
+    reason = this.shutdownCode;
     this.stopped = true;
     this.shutdownReason = reason;
     for (const v of this.vcpus) v.cpu.stop = true;
@@ -288,13 +292,20 @@ export class Domain {
     return 0;
   }
   /** May a page-table entry with this value be installed (only this domain's frames)? */
-  pteAllowed(val: bigint): boolean {
-    if ((val & 1n) === 0n) return true;
-    const mfn = Number((val & 0x000ffffffffff000n) >> 12n);
+  /**
+   * May the guest write this page-table entry (as 32-bit halves)? It may only map this
+   * domain's frames: RAM, shared_info and grant frames, and the M2P read-only (what Xen's
+   * get_page_from_l1e checks for mmu_update and for writable-page-table emulation alike).
+   */
+  pteAllowed(lo: number, hi: number): boolean {
+    if ((lo & PTE_P) === 0) return true;
+    const mfn = (hi & 0xfffff) * 1048576 + (lo >>> 12); // bits 12-51
+    if (this.mem.isRam(mfn)) return true;
     const l = this.mem.layout;
-    if (this.mem.isRam(mfn) || mfn === l.sharedInfoMfn) return true;
+    if (mfn === l.sharedInfoMfn) return true;
     if (mfn >= l.grantMfnBase && mfn < l.grantMfnBase + l.grantFrames) return true;
-    return mfn >= l.m2pMfnBase && mfn < l.m2pMfnBase + l.m2pFrames && (val & 2n) === 0n;
+    if (mfn >= l.m2pMfnBase && mfn < l.m2pMfnBase + l.m2pFrames) return (lo & PTE_RW) === 0;
+    return false;
   }
   flushAllTlbs(): void {
     for (const v of this.vcpus) v.cpu.m.flush();
@@ -395,21 +406,6 @@ export class Domain {
     }
     return { state: 'stopped', idleNs: 0 };
   }
-}
-
-/**
- * Hypercalls after which the vCPU may simply go on (mustSchedule still checks blocking,
- * shutdown and deliverable events): page-table, descriptor, memory and information calls.
- * The others (sched_op, vcpu_op, set_timer_op, event channels, multicall, which may batch
- * any of them, ...) change what runFor schedules, so the run loop returns to it.
- */
-const NO_SCHEDULE: boolean[] = [];
-for (const nr of [HYPERVISOR.mmu_update, HYPERVISOR.set_gdt, HYPERVISOR.stack_switch, HYPERVISOR.fpu_taskswitch,
-  HYPERVISOR.update_descriptor, HYPERVISOR.memory_op, HYPERVISOR.update_va_mapping,
-  HYPERVISOR.xen_version, HYPERVISOR.console_io, HYPERVISOR.grant_table_op, HYPERVISOR.vm_assist,
-  HYPERVISOR.set_segment_base, HYPERVISOR.mmuext_op, HYPERVISOR.physdev_op, HYPERVISOR.set_trap_table,
-  HYPERVISOR.set_callbacks, HYPERVISOR.callback_op, HYPERVISOR.set_debugreg, HYPERVISOR.get_debugreg]) {
-  NO_SCHEDULE[nr] = true;
 }
 
 /** TSXEN_TRACE_TRAPS=1 logs every exception bounced to the guest (debugging a boot). */

@@ -44,7 +44,6 @@ export class EventChannels {
   readonly virqPort: number[][] = [];
   private readonly pendingOff: number;
   private readonly maskOff: number;
-  private readonly dv: DataView;
 
   constructor(
     readonly domid: number,
@@ -55,7 +54,6 @@ export class EventChannels {
     const base = mem.layout.sharedInfoMfn * PAGE_SIZE;
     this.pendingOff = base + shared_info.fields.evtchn_pending.offset;
     this.maskOff = base + shared_info.fields.evtchn_mask.offset;
-    this.dv = new DataView(mem.sab);
     this.ports.push({ state: PortState.Reserved, vcpu: 0, remoteDom: 0, remotePort: 0, virq: 0 });
   }
 

@@ -63,7 +63,7 @@ export function ptwrFault(d: Domain, v: Vcpu, addr: number): boolean {
   }
   // The new entry may only name this domain's frames (what mod_l1_entry validates here).
   const after = d.dv.getBigUint64(entry, true);
-  if (after !== before && !d.pteAllowed(after)) {
+  if (after !== before && !d.pteAllowed(d.dv.getInt32(entry, true), d.dv.getInt32(entry + 4, true))) {
     d.dv.setBigUint64(entry, before, true);
     d.crash(`page-table write of ${after.toString(16)} at ${addr.toString(16)} names a frame outside the domain`);
   }

@@ -6,7 +6,7 @@
 
 import { getFlags, setFlags, IF, DF, TF, AC } from '../cpu/flags.js';
 import { CpuFault } from '../cpu/fault.js';
-import { Reg } from '../cpu/regs.js';
+import { Reg, SReg } from '../cpu/regs.js';
 import { FLAT_KERNEL_CS, FLAT_KERNEL_SS, HYPERVISOR_VIRT_START, HYPERVISOR_VIRT_END, TBF_EXCEPTION_ERRCODE, TBF_INTERRUPT, VGCF_in_syscall, VGCF_syscall_disables_events } from './public.js';
 import type { Vcpu } from './vcpu.js';
 
@@ -76,8 +76,8 @@ export function bounce(v: Vcpu, eip: number, tbf: number, errorCode: number): vo
   // TF, VM, RF, NT and AC are cleared on entry (IA32 vol. 3; entry.S).
   setFlags(c, rflags & ~(AC | VM | RF | NT | TF));
   wr(v, Reg.RSP, base);
-  c.sreg[1] = FLAT_KERNEL_CS;
-  c.sreg[2] = FLAT_KERNEL_SS;
+  c.sreg[SReg.CS] = FLAT_KERNEL_CS;
+  c.sreg[SReg.SS] = FLAT_KERNEL_SS;
   c.rip = eip;
 }
 
@@ -137,8 +137,8 @@ export function doIret(v: Vcpu): void {
     if (v.kernelMode) v.toggleGuestMode();
   }
   c.rip = q[Iret.RIP + 1] * 4294967296 + (q[Iret.RIP] >>> 0);
-  c.sreg[1] = q[Iret.CS] | 3;
-  c.sreg[2] = q[Iret.SS] | 3;
+  c.sreg[SReg.CS] = q[Iret.CS] | 3;
+  c.sreg[SReg.SS] = q[Iret.SS] | 3;
   const rflags = q[Iret.RFLAGS];
   setFlags(c, ((rflags & 0x3f7fd7) & ~(IOPL | VM)) | IF | 2);
   c.lo[Reg.RSP] = q[Iret.RSP];

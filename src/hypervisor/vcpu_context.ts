@@ -2,6 +2,7 @@
 // (xen/arch/x86/domain.c arch_set_info_guest, PV part). Linux's cpu_initialize_context fills
 // user_regs, trap_ctxt, gdt, kernel_ss/sp, ctrlreg[3], the callbacks and gs_base_kernel.
 
+import { SReg } from '../cpu/regs.js';
 import { cpu_user_regs, vcpu_guest_context, trap_info } from './abi/xen.js';
 import { setFlags } from '../cpu/flags.js';
 import { EFAULT, EINVAL } from './errno.js';
@@ -38,8 +39,8 @@ export function initialiseVcpu(d: Domain, caller: Vcpu, t: Vcpu, ctxVa: number):
     c.hi[r] = dv.getInt32(o + 4, true);
   }
   c.rip = i64(ur + cpu_user_regs.fields.rip.offset);
-  c.sreg[1] = dv.getUint16(ur + cpu_user_regs.fields.cs.offset, true) | 3;
-  c.sreg[2] = dv.getUint16(ur + cpu_user_regs.fields.ss.offset, true) | 3;
+  c.sreg[SReg.CS] = dv.getUint16(ur + cpu_user_regs.fields.cs.offset, true) | 3;
+  c.sreg[SReg.SS] = dv.getUint16(ur + cpu_user_regs.fields.ss.offset, true) | 3;
   // arch_set_info_guest (xen/arch/x86/domain.c): EFLAGS.IOPL becomes the vCPU's virtual IOPL and
   // is cleared in the real flags. Linux's cpu_initialize_context passes IOPL_RING1 this way, so
   // a secondary vCPU may do the port I/O the boot vCPU got with PHYSDEVOP_set_iopl.

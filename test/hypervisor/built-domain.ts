@@ -7,12 +7,12 @@ import { loadKernelImage } from '../../src/hypervisor/builder/kernel-image.js';
 import { buildStartOfDay } from '../../src/hypervisor/builder/start-of-day.js';
 import { EINVAL } from '../../src/hypervisor/errno.js';
 
-export function builtDomain(kernelPath: string, memoryMiB: number): Domain {
+export function builtDomain(kernelPath: string, memoryMiB: number, onShutdown: DomainHost['onShutdown'] = () => {}): Domain {
   const kernel = loadKernelImage(new Uint8Array(readFileSync(kernelPath)), kernelPath);
   const mem = new DomainMemory((memoryMiB * 1024 * 1024) / PAGE_SIZE);
   const host: DomainHost = {
     consoleWrite: () => {},
-    onShutdown: () => {},
+    onShutdown,
     bindRemote: () => -EINVAL,
     sendRemote: () => {},
   };

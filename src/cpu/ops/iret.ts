@@ -1,6 +1,7 @@
 // IRETQ at CPL 3: a same-privilege return (Linux's iret_to_self in sync_core() runs it in a PV
 // guest kernel, which Xen does not trap). Returning to a more privileged CS is #GP.
 
+import { SReg } from '../regs.js';
 import type { Cpu } from '../cpu.js';
 import { getFlags, setFlags } from '../flags.js';
 import { gpFault } from '../fault.js';
@@ -24,8 +25,8 @@ const iretq = terminator((c: Cpu, _i: Instr) => {
     throw gpFault(`iret to CS ${cs.toString(16)} from CPL 3`, cs & ~3);
   }
   setFlags(c, (getFlags(c) & KEEP) | (fl & ~KEEP & 0x3f7fd5));
-  c.sreg[1] = cs;
-  c.sreg[2] = ss;
+  c.sreg[SReg.CS] = cs;
+  c.sreg[SReg.SS] = ss;
   c.lo[4] = rspLo;
   c.hi[4] = rspHi;
   c.rip = ripHi * 4294967296 + (ripLo >>> 0);

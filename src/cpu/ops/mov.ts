@@ -3,7 +3,7 @@
 
 import type { Cpu } from '../cpu.js';
 import { cond, getFlags, setFlags, ARITH, SF, ZF, AF, PF, CF } from '../flags.js';
-import type { Handler, Instr } from '../instr.js';
+import type { Instr } from '../instr.js';
 import { OpF, def, defPick } from '../optable.js';
 import { udFault } from '../fault.js';
 import { ea, eaHalves, getReg, readE, readMem, setReg, storeE, writeMem, writeE, sext } from './operands.js';

@@ -4,7 +4,7 @@
 
 import type { Cpu } from '../cpu.js';
 import { Reg } from '../regs.js';
-import { CF, DF, getFlags, putFlag, setFlags } from '../flags.js';
+import { CF, DF, getFlags, putFlag } from '../flags.js';
 import { CpuFault, Vector, gpFault, udFault } from '../fault.js';
 import type { Handler, Instr } from '../instr.js';
 import { OpF, def, defPick, terminator } from '../optable.js';
@@ -96,7 +96,3 @@ for (const op of [0xf4, 0xfa, 0xfb, 0xe4, 0xe5, 0xe6, 0xe7, 0xec, 0xed, 0xee, 0x
 for (const op of [0x120, 0x121, 0x122, 0x123]) def(op, OpF.ModRM, 'mov cr/dr', privileged);
 for (const op of [0x130, 0x132, 0x133, 0x106, 0x108, 0x109]) def(op, 0, 'privileged', privileged);
 
-export function flagsSnapshot(c: Cpu): number {
-  return getFlags(c);
-}
-export { setFlags };

@@ -23,6 +23,7 @@ import { SECTOR_SHIFT } from './image/types.js';
 import type { BlkifBackRing } from './ring.js';
 import type { BlkLogger } from './xenstore.js';
 import { errorMessage } from '../../hypervisor/errors.js';
+import { EACCES, EIO } from '../../hypervisor/errno.js';
 
 /** Linux blkback's MAX_INDIRECT_SEGMENTS, advertised as feature-max-indirect-segments. */
 export const MAX_INDIRECT_SEGMENTS = 256;
@@ -149,7 +150,7 @@ export class XenBlkifRing {
       // A bug here must not take the host down with it: stop this ring, report, carry on.
       this.halted = true;
       this.o.logger.error(`blkback ${this.o.name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      this.o.onFatal(5, `internal error while serving the ring: ${errorMessage(e)}`);
+      this.o.onFatal(EIO, `internal error while serving the ring: ${errorMessage(e)}`);
     }
   }
 
@@ -183,8 +184,9 @@ export class XenBlkifRing {
     const rp = ring.reqProd();
     if (ring.prodOverflow(rp)) {
       this.halted = true;
+      // Linux's xen-blkback __do_block_io_op answers a ring overflow with -EACCES.
       this.o.onFatal(
-        13,
+        EACCES,
         `frontend provided bogus ring requests (req_prod ${rp} - rsp_prod ${ring.rspProdPvt} = ${(rp - ring.rspProdPvt) >>> 0}, ring size ${ring.size}); halting ring processing`,
       );
       return { stop: 'blocked', consumed: 0 };

@@ -27,13 +27,11 @@ import {
 export { XenbusState } from '../xenbus.js';
 import { XenbusState } from '../xenbus.js';
 import { errorMessage } from '../../hypervisor/errors.js';
+import { EINVAL, EIO, ENOSYS } from '../../hypervisor/errno.js';
 
 /** XENBUS_MAX_RING_GRANT_ORDER, Linux blkback's default max_ring_page_order. */
 export const MAX_RING_PAGE_ORDER = 4;
 
-const EIO = 5;
-const EINVAL = 22;
-const ENOSYS = 38;
 
 /** What the hotplug step hands to the image layer. */
 export interface ImageRequest {

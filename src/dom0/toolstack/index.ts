@@ -14,7 +14,7 @@ import { DomainMemory, PAGE_SIZE } from '../../hypervisor/domain_memory.js';
 import { loadKernelImage, type KernelImage } from '../../hypervisor/builder/kernel-image.js';
 import { buildStartOfDay } from '../../hypervisor/builder/start-of-day.js';
 import { DomainThread } from '../../hypervisor/thread/index.js';
-import { RunState } from '../../hypervisor/domain_control.js';
+import { CMD_PAUSE, RunState } from '../../hypervisor/domain_control.js';
 import type { ShutdownReason } from '../../hypervisor/public.js';
 import { Xenstored, defaultSocketPath, type XsHandle } from '../xenstored/index.js';
 import { Xenconsoled, consolePage } from '../xenconsoled/index.js';
@@ -169,7 +169,7 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
       startTime,
     });
     // Built paused, as xend does (xc.domain_create, then unpause once the devices are there).
-    mem.ctl.setCommand(1 /* CMD_PAUSE */, true);
+    mem.ctl.setCommand(CMD_PAUSE, true);
     const thread = new DomainThread({
       domid,
       name,

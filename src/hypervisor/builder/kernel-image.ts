@@ -181,10 +181,3 @@ function checkNotes(n: XenNotes): void {
     fail('kernel does not support unprivileged (DomU) operation (FEATURES requires dom0)');
   }
 }
-
-/** One line for logs, in the spirit of libxenguest's DOMPRINTF of the kernel segment. */
-export function describeKernelImage(k: KernelImage): string {
-  const how = k.format === 'bzImage' ? `bzImage ${k.bzImage?.protocolText ?? ''} ${k.compression}` : `ELF ${k.compression}`;
-  return `${k.name}: ${how}, ${k.guestType}: ${hex(k.virtKernelStart)} -> ${hex(k.virtKernelEnd)}, ` +
-    `entry ${hex(k.virtEntry)}, ${k.notes.guestOs ?? '?'} ${k.notes.guestVersion ?? ''}`.trimEnd();
-}

@@ -1,5 +1,6 @@
 // The small x86 PV hypercalls: fpu_taskswitch, set_segment_base, vm_assist, set_gdt,
 // update_descriptor, set/get_debugreg, physdev_op, and the ones a domU may not use.
+import { SReg } from '../../cpu/regs.js';
 import { EFAULT, EINVAL, ENOSYS, EPERM } from '../errno.js';
 import { readI64, readU32 } from '../guest_access.js';
 import { sarg, uarg, type HypercallFn } from './types.js';
@@ -24,7 +25,7 @@ export const set_segment_base: HypercallFn = (_d, v, a) => {
       else v.gsBaseKernel = base;
       return 0;
     case 3: // SEGBASE_GS_USER_SEL: load a user GS selector; a null selector zeroes the base
-      v.cpu.sreg[5] = Number(a[1] & 0xffffn);
+      v.cpu.sreg[SReg.GS] = Number(a[1] & 0xffffn);
       if ((Number(a[1] & 0xffffn) & ~3) === 0) {
         if (v.kernelMode) v.gsBaseUser = 0;
         else v.cpu.gsBase = 0;

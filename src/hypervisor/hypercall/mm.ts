@@ -15,24 +15,12 @@ const MMU_MACHPHYS_UPDATE = 1;
 const MMU_PT_UPDATE_PRESERVE_AD = 2;
 // PTE bits in the low half; PTEs are handled as two 32-bit halves (no BigInt per update:
 // a boot makes some 20,000 of them).
-const PTE_P = 1, PTE_RW = 2, PTE_AD = 0x60;
-
-/** Check a new PTE value: it may only map this domain's frames (hypervisor frames read-only except shared_info/grants). */
-function checkPte(d: Domain, lo: number, hi: number): boolean {
-  if ((lo & PTE_P) === 0) return true;
-  const mfn = (hi & 0xfffff) * 1048576 + (lo >>> 12); // bits 12-51
-  if (d.mem.isRam(mfn)) return true;
-  const l = d.mem.layout;
-  if (mfn === l.sharedInfoMfn) return true;
-  if (mfn >= l.grantMfnBase && mfn < l.grantMfnBase + l.grantFrames) return true;
-  if (mfn >= l.m2pMfnBase && mfn < l.m2pMfnBase + l.m2pFrames) return (lo & PTE_RW) === 0;
-  return false;
-}
+const PTE_AD = 0x60;
 
 function writePte(d: Domain, maddr: number, lo: number, hi: number, preserveAd: boolean): number {
   const mfn = Math.floor(maddr / 4096);
   if (!d.mem.isRam(mfn) || maddr % 8 !== 0) return -EINVAL;
-  if (!checkPte(d, lo, hi)) return -EINVAL;
+  if (!d.pteAllowed(lo, hi)) return -EINVAL;
   const dv = d.dv;
   if (preserveAd) lo = (lo & ~PTE_AD) | (dv.getUint32(maddr, true) & PTE_AD);
   dv.setInt32(maddr, lo, true);

@@ -8,8 +8,7 @@ export const sched_op: HypercallFn = (d, v, a) => {
   const cmd = uarg(a[0]);
   const arg = sarg(a[1]);
   switch (cmd) {
-    case 0: // SCHEDOP_yield
-      d.yieldRequested = true;
+    case 0: // SCHEDOP_yield: the run loop returns to the scheduler after sched_op anyway
       return 0;
     case 1: // SCHEDOP_block: events are re-enabled and the vCPU sleeps until one is pending
       v.upcallMask = 0;
@@ -20,7 +19,8 @@ export const sched_op: HypercallFn = (d, v, a) => {
       const reason = readU32(v, arg);
       if (reason >= SHUTDOWN_NAMES.length) return -EINVAL;
       if (cmd === 5) {
-        d.shutdownCode = SHUTDOWN_NAMES[reason];
+        // xen/common/schedule.c (RELEASE-4.4.4): only the first code recorded counts.
+        d.shutdownCode ??= SHUTDOWN_NAMES[reason];
         return 0;
       }
       d.shutdown(SHUTDOWN_NAMES[reason]);
@@ -56,6 +56,5 @@ export const sched_op: HypercallFn = (d, v, a) => {
 export const set_timer_op: HypercallFn = (d, v, a) => {
   const t = Number(BigInt.asUintN(64, a[0]));
   v.timerDeadline = t === 0 ? -1 : t;
-  d.timersChanged = true;
   return 0;
 };

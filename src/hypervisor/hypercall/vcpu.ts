@@ -18,7 +18,6 @@ export const vcpu_op: HypercallFn = (d, v, a) => {
       if (!t.initialised) return -EINVAL;
       t.online = true;
       t.blocked = false;
-      d.timersChanged = true;
       return 0;
     case 2: // VCPUOP_down
       t.online = false;
@@ -37,7 +36,6 @@ export const vcpu_op: HypercallFn = (d, v, a) => {
       if (p < 1_000_000) return -EINVAL; // Xen refuses periods under 1 ms
       t.periodNs = p;
       t.periodicNext = d.now() + p;
-      d.timersChanged = true;
       return 0;
     }
     case 7: // VCPUOP_stop_periodic_timer
@@ -48,7 +46,6 @@ export const vcpu_op: HypercallFn = (d, v, a) => {
       const flags = readU32(v, arg + 8);
       if (flags & 1 && deadline < d.now()) return -ETIME; // VCPU_SSHOTTMR_future
       t.timerDeadline = deadline;
-      d.timersChanged = true;
       return 0;
     }
     case 9: // VCPUOP_stop_singleshot_timer

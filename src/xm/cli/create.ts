@@ -53,7 +53,7 @@ export function createOptionsHelp(): string {
 }
 
 /** Find the config: --path directories first when given, else the usual lookup. */
-function load(ctx: Ctx, defconfig: string, vars: string[], path: string | undefined, checkDisks: boolean): DomainConfig {
+function load(defconfig: string, vars: string[], path: string | undefined, checkDisks: boolean): DomainConfig {
   if (path === undefined) return loadDomainConfig(defconfig, { vars, checkDisks });
   const names = defconfig.endsWith('.cfg') ? [defconfig] : [defconfig, `${defconfig}.cfg`];
   const tried: string[] = [];
@@ -68,7 +68,7 @@ function load(ctx: Ctx, defconfig: string, vars: string[], path: string | undefi
 }
 
 /** parseCommandLine(): VAR=VAL arguments are vars; a bare argument names the config. */
-function parseConfig(ctx: Ctx, flags: CreateFlags, args: readonly string[]): DomainConfig {
+function parseConfig(flags: CreateFlags, args: readonly string[]): DomainConfig {
   if (flags.config !== undefined) {
     throw new PlainError('SXP domain configs (-F/--config) are not supported by tsxen; write the config in xm\'s Python form');
   }
@@ -81,7 +81,7 @@ function parseConfig(ctx: Ctx, flags: CreateFlags, args: readonly string[]): Dom
   }
   try {
     // A dry run touches no device, so a disk that is not there yet is no error for it.
-    return load(ctx, defconfig, vars, flags.path, !flags.dryrun);
+    return load(defconfig, vars, flags.path, !flags.dryrun);
   } catch (e) {
     if (e instanceof XmConfigError || e instanceof ConfigNotFoundError) throw new PlainError(e.message);
     throw e;
@@ -101,7 +101,7 @@ export async function xmCreate(ctx: Ctx, flags: CreateFlags, args: readonly stri
     return 0;
   }
   const timeoutSec = timeoutOf(flags);
-  const config = parseConfig(ctx, flags, args);
+  const config = parseConfig(flags, args);
   if (flags.dryrun) {
     ctx.out(formatDryRun(config));
     return 0;
@@ -121,10 +121,10 @@ export async function xmCreate(ctx: Ctx, flags: CreateFlags, args: readonly stri
 
 export async function xmNew(ctx: Ctx, flags: CreateFlags, args: readonly string[]): Promise<number> {
   if (flags.dryrun) {
-    ctx.out(formatDryRun(parseConfig(ctx, flags, args)));
+    ctx.out(formatDryRun(parseConfig(flags, args)));
     return 0;
   }
-  const config = parseConfig(ctx, flags, args);
+  const config = parseConfig(flags, args);
   await ctx.call('new', { config });
   return 0;
 }

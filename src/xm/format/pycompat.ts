@@ -92,11 +92,6 @@ function expSuffix(e: number): string {
   return `e${e < 0 ? '-' : '+'}${a < 10 ? '0' : ''}${a}`;
 }
 
-/** Python's '%.Ng' % x (no '#' flag: trailing zeros removed). */
-export function pyGeneral(x: number, prec: number): string {
-  return general(x, prec, false);
-}
-
 function general(x: number, prec: number, addDot0: boolean): string {
   const nf = nonFinite(x);
   if (nf !== null) return nf;
