@@ -109,3 +109,17 @@ export function inTransaction<T>(xs: XenstoreHandle, body: (tx: number) => T, wh
   }
   throw new Error(`${what}: xenstore transaction kept conflicting (${maxTries} attempts)`);
 }
+
+export function exists(xs: XenstoreHandle, path: string, tx = 0): boolean {
+  return readOptional(xs, path, tx) !== null;
+}
+
+/** An unsigned decimal read strictly, untrimmed: whitespace makes a frontend's value invalid. */
+export function parseUnsigned(s: string | null, max = 0xffffffff): number | null {
+  return s !== null && s.trim() !== s ? null : parseU32(s, max);
+}
+
+/** xenbus_read_unsigned(): the value, or `def` when missing or unparsable. */
+export function readUnsigned(xs: XenstoreHandle, path: string, def: number): number {
+  return parseUnsigned(readOptional(xs, path)) ?? def;
+}

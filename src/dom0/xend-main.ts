@@ -25,7 +25,7 @@ async function ping(p: StatePaths): Promise<{ pid: number } | null> {
   try {
     const c = await XendConnection.connect(p.socket);
     try {
-      return await c.request<{ pid: number }>('ping');
+      return await c.request('ping');
     } finally {
       c.close();
     }

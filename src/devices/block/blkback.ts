@@ -21,7 +21,7 @@ import {
 import type { DiskImage } from './image/index.js';
 import { SECTOR_SHIFT } from './image/types.js';
 import type { BlkifBackRing } from './ring.js';
-import type { BlkLogger } from './xenstore.js';
+import type { ServiceLogger } from '../logger.js';
 import { errorMessage } from '../../hypervisor/errors.js';
 import { EACCES, EIO } from '../../hypervisor/errno.js';
 
@@ -84,7 +84,7 @@ export interface BlkifRingOptions {
   readonly ring: BlkifBackRing;
   readonly image: DiskImage;
   readonly readOnly: boolean;
-  readonly logger: BlkLogger;
+  readonly logger: ServiceLogger;
   /** Raise the ring's event channel at the frontend. */
   readonly notify: () => void;
   /** The frontend broke the ring protocol beyond answering one request with an error. */

@@ -17,4 +17,5 @@ export {
   DEVICE_CREATE_TIMEOUT_MS, VbdError, attachVbd, createVbdDevice, destroyVbdDevice, waitForVbdDevice,
   type AttachVbdOptions, type VbdCreateOptions, type VbdDevice, type VbdDeviceClass, type VbdSpec,
 } from './vbd-device.js';
-export { silentBlkLogger, type BlkLogger, type XenstoreHandle } from './xenstore.js';
+export type { XenstoreHandle } from '../xenbus.js';
+export { silentLogger, type ServiceLogger } from '../logger.js';

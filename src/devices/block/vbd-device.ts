@@ -9,7 +9,8 @@ import type { DiskSpec } from './disk-spec.js';
 import { randomUUID } from 'node:crypto';
 import type { FrontendDomain } from '../../hypervisor/frontend_domain.js';
 import { BlkBackend, XenbusState, type ImageOpener } from './xenbus-blk.js';
-import { inTransaction, readOptional, rmQuiet, type BlkLogger, type XenstoreHandle } from './xenstore.js';
+import { inTransaction, readOptional, rmQuiet, type XenstoreHandle } from '../xenbus.js';
+import type { ServiceLogger } from '../logger.js';
 import { errorMessage } from '../../hypervisor/errors.js';
 
 /** io/protocols.h: the ring ABI xc_dom_x86.c reports for a 64-bit PV guest (native_protocol). */
@@ -226,7 +227,7 @@ export function destroyVbdDevice(xs: XenstoreHandle, dev: VbdDevice, force: bool
 export interface AttachVbdOptions extends VbdCreateOptions {
   readonly xs: XenstoreHandle;
   readonly domain: FrontendDomain;
-  readonly logger?: BlkLogger;
+  readonly logger?: ServiceLogger;
   readonly openImage?: ImageOpener;
   readonly timeoutMs?: number;
 }

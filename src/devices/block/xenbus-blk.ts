@@ -20,9 +20,8 @@ import { BLKIF_MAX_SEGMENTS_PER_REQUEST, VDISK_CDROM, VDISK_READONLY, XEN_IO_PRO
 import { MAX_INDIRECT_SEGMENTS, XenBlkifRing, type BlkifRingStats } from './blkback.js';
 import { openDiskImage, probeFormat, type DiskFormat, type DiskImage } from './image/index.js';
 import { BlkifBackRing, RingError } from './ring.js';
-import {
-  inTransaction, parseU32, readOptional, rmQuiet, silentBlkLogger, xsErrno, type BlkLogger, type XenstoreHandle,
-} from './xenstore.js';
+import { inTransaction, parseU32, readOptional, rmQuiet, xsErrno, type XenstoreHandle } from '../xenbus.js';
+import { silentLogger, type ServiceLogger } from '../logger.js';
 
 export { XenbusState } from '../xenbus.js';
 import { XenbusState } from '../xenbus.js';
@@ -49,7 +48,7 @@ export interface BlkBackendOptions {
   /** /local/domain/<backend>/backend/<vbd|tap>/<domid>/<devid>, as xend created it. */
   readonly backendPath: string;
   readonly backendDomid?: number;
-  readonly logger?: BlkLogger;
+  readonly logger?: ServiceLogger;
   /** How to open images (default openDiskImage); lets a host share or wrap images. */
   readonly openImage?: ImageOpener;
   readonly maxRingPageOrder?: number;
@@ -107,7 +106,7 @@ export class BlkBackend {
   /** Our xenbus state as last switched (Linux's dev->state). */
   state: number = XenbusState.Initialising;
   private readonly xs: XenstoreHandle;
-  private readonly log: BlkLogger;
+  private readonly log: ServiceLogger;
   private readonly backendDomid: number;
   private readonly name: string;
   private readonly maxOrder: number;
@@ -130,7 +129,7 @@ export class BlkBackend {
 
   constructor(private readonly o: BlkBackendOptions) {
     this.xs = o.xs;
-    this.log = o.logger ?? silentBlkLogger;
+    this.log = o.logger ?? silentLogger;
     this.backendDomid = o.backendDomid ?? 0;
     this.backendPath = o.backendPath.replace(/\/+$/, '');
     this.maxOrder = o.maxRingPageOrder ?? MAX_RING_PAGE_ORDER;

@@ -9,7 +9,7 @@
 // Frames are immutable once handed to a bridge: the same bytes may go to several ports.
 
 import { isMulticastMac, isZeroMac, macToString, ETH_HLEN, ETHERTYPE_VLAN, readU16 } from './inet.js';
-import { silentNetLogger, type NetLogger } from './logger.js';
+import { silentLogger, type ServiceLogger } from '../logger.js';
 import { PcapWriter } from './pcap.js';
 import { errorMessage } from '../../hypervisor/errors.js';
 
@@ -77,7 +77,7 @@ export interface FdbEntry {
 }
 
 export interface BridgeOptions {
-  logger?: NetLogger;
+  logger?: ServiceLogger;
   /** Ageing time of learned addresses in ms (Linux's default 300 s). */
   ageingTimeMs?: number;
   /** Clock in ms (tests inject one). */
@@ -100,7 +100,7 @@ export class Bridge {
   readonly ageingTimeMs: number;
   private readonly portList: BridgePort[] = [];
   private readonly fdbTable = new Map<string, { port: BridgePort; seen: number }>();
-  private readonly logger: NetLogger;
+  private readonly logger: ServiceLogger;
   private readonly now: () => number;
   /** Capture timestamps: the injected clock, else the microsecond-resolution wall clock. */
   private readonly captureNow: () => number;
@@ -116,7 +116,7 @@ export class Bridge {
     opts: BridgeOptions = {},
   ) {
     checkIfName(name, 'bridge');
-    this.logger = opts.logger ?? silentNetLogger;
+    this.logger = opts.logger ?? silentLogger;
     this.now = opts.now ?? Date.now;
     this.captureNow = opts.now ?? (() => performance.timeOrigin + performance.now());
     this.ageingTimeMs = opts.ageingTimeMs ?? BR_DEFAULT_AGEING_TIME_MS;

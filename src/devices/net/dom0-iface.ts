@@ -11,7 +11,7 @@ import {
   ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, IPPROTO_ICMP, inetChecksum, ipv4ToString, macToString, parseIpv4,
   parseIpv4Header, parseMac, readU16, readU32, writeEthHeader, writeIpv4Header, writeU16, writeU32,
 } from './inet.js';
-import { silentNetLogger, type NetLogger } from './logger.js';
+import { silentLogger, type ServiceLogger } from '../logger.js';
 
 export const DOM0_DEFAULT_ADDRESS = '172.16.31.1';
 export const DOM0_DEFAULT_PREFIX = 16;
@@ -32,7 +32,7 @@ export interface Dom0InterfaceOptions {
   /** Default: locally administered 02:00 followed by the four address octets. */
   mac?: string;
   mtu?: number;
-  logger?: NetLogger;
+  logger?: ServiceLogger;
 }
 
 export interface Dom0Stats {
@@ -57,7 +57,7 @@ export class Dom0Interface implements BridgePortDevice {
   readonly neighbours = new Map<string, string>();
   private port: BridgePort | null = null;
   private ipId = 0;
-  private readonly logger: NetLogger;
+  private readonly logger: ServiceLogger;
 
   constructor(opts: Dom0InterfaceOptions) {
     this.name = opts.name;
@@ -70,7 +70,7 @@ export class Dom0Interface implements BridgePortDevice {
     const a = this.address;
     this.mac = opts.mac !== undefined ? parseMac(opts.mac) : Uint8Array.of(0x02, 0x00, a >>> 24, (a >>> 16) & 0xff, (a >>> 8) & 0xff, a & 0xff);
     if (this.mac[0]! & 1) throw new Error(`dom0 interface MAC ${macToString(this.mac)} is a multicast address`);
-    this.logger = opts.logger ?? silentNetLogger;
+    this.logger = opts.logger ?? silentLogger;
   }
 
   get macString(): string {

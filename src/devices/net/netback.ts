@@ -25,7 +25,7 @@ import { GrantError } from '../../hypervisor/grant_table.js';
 import { PAGE_SIZE } from '../../hypervisor/domain_memory.js';
 import type { BridgePort, BridgePortDevice } from './bridge.js';
 import { completeIpv4Checksum } from './inet.js';
-import { silentNetLogger, type NetLogger } from './logger.js';
+import { silentLogger, type ServiceLogger } from '../logger.js';
 import {
   ETH_HLEN, NETBK_FATAL_SKB_SLOTS, NETIF_EXTRA_FLAG_MORE, NETIF_EXTRA_TYPE, NETIF_NR_SLOTS_MIN, NETIF_RSP, NETRXF,
   NETTXF, OFF, xen_netif_rx_sring_entry, xen_netif_tx_sring_entry, type RxRequest, type TxRequest,
@@ -83,7 +83,7 @@ export class NetbackError extends Error {
 }
 
 export interface NetbackVifOptions {
-  logger?: NetLogger;
+  logger?: ServiceLogger;
   /** The vif had to be disabled; the xenbus side reports it and closes the device. */
   onFatal?: (reason: string) => void;
   /** Clock in ms, for rate limiting. */
@@ -116,7 +116,7 @@ export class NetbackVif implements BridgePortDevice {
   private creditTimer: NodeJS.Timeout | null = null;
   private remainingCredit = Number.MAX_SAFE_INTEGER;
   private creditWindowStart = 0;
-  private readonly logger: NetLogger;
+  private readonly logger: ServiceLogger;
   private readonly onFatal: (reason: string) => void;
   private readonly now: () => number;
 
@@ -125,7 +125,7 @@ export class NetbackVif implements BridgePortDevice {
     readonly frontend: FrontendDomain,
     opts: NetbackVifOptions = {},
   ) {
-    this.logger = opts.logger ?? silentNetLogger;
+    this.logger = opts.logger ?? silentLogger;
     this.onFatal = opts.onFatal ?? (() => {});
     this.now = opts.now ?? Date.now;
   }

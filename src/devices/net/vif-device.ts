@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { isMulticastMac, isZeroMac, parseMac } from './inet.js';
 import { VIF_BRIDGE_SCRIPT } from './xenbus-net.js';
 import type { VifSpec } from './vif-spec.js';
-import { inTransaction, readOrNull, rmIfPresent, xsErrno, XenbusState, type XsClient } from './xenstore.js';
+import { inTransaction, readOptional, rmQuiet, xsErrno, XenbusState, type XenstoreHandle } from '../xenbus.js';
 import { errorMessage } from '../../hypervisor/errors.js';
 
 /** A parsed vif entry, plus the device uuid a restored or managed domain keeps. */
@@ -78,10 +78,10 @@ function scriptPath(script: string | null): string {
 }
 
 /** DevController.allocateDeviceID: device-misc/vif/nextDeviceID, in its own transaction. */
-export function allocateVifDeviceId(xs: XsClient, domid: number): number {
+export function allocateVifDeviceId(xs: XenstoreHandle, domid: number): number {
   const path = `/local/domain/${domid}/device-misc/vif/nextDeviceID`;
   return inTransaction(xs, (tx) => {
-    const cur = readOrNull(xs, path, tx);
+    const cur = readOptional(xs, path, tx);
     const n = cur === null ? 0 : Number.parseInt(cur, 10);
     if (!Number.isInteger(n) || n < 0) throw new VifDeviceError(`${path} holds '${cur}', not a device number`);
     xs.write(path, String(n + 1), tx);
@@ -93,7 +93,7 @@ export function allocateVifDeviceId(xs: XsClient, domid: number): number {
  * NetifController.createDevice: allocate the device id and write the backend and frontend
  * directories (with their permissions) and the /vm record, in one transaction.
  */
-export function createVifDevice(xs: XsClient, cfg: VifDeviceConfig, opts: CreateVifOptions): VifDevice {
+export function createVifDevice(xs: XenstoreHandle, cfg: VifDeviceConfig, opts: CreateVifOptions): VifDevice {
   const { domid } = opts;
   const backdom = opts.backendDomid ?? 0;
   if (!Number.isInteger(domid) || domid <= 0 || domid >= 0x7ff0) throw new VifDeviceError(`cannot give domain ${domid} a vif: not a guest domain id`);
@@ -144,9 +144,9 @@ export function createVifDevice(xs: XsClient, cfg: VifDeviceConfig, opts: Create
       if (xsErrno(e) !== 'ENOENT') throw e;
     }
     if (existing.includes(String(devid))) throw new VifDeviceError(`Device ${devid} (vif) is already connected.`);
-    rmIfPresent(xs, frontendPath, tx);
-    rmIfPresent(xs, backendPath, tx);
-    rmIfPresent(xs, vmDevicePath, tx);
+    rmQuiet(xs, frontendPath, tx);
+    rmQuiet(xs, backendPath, tx);
+    rmQuiet(xs, vmDevicePath, tx);
     xs.mkdir(backendPath, tx);
     xs.setPerms(backendPath, [`n${backdom}`, `r${domid}`], tx);
     xs.mkdir(frontendPath, tx);
@@ -171,7 +171,7 @@ export type HotplugResult =
  * DevController.waitForBackend: wait for the backend's hotplug-status ("connected", "error",
  * "busy"), up to `timeoutMs` (xend's device-create-timeout, 100 s by default).
  */
-export function waitForVifHotplug(xs: XsClient, backendPath: string, timeoutMs = 100_000): Promise<HotplugResult> {
+export function waitForVifHotplug(xs: XenstoreHandle, backendPath: string, timeoutMs = 100_000): Promise<HotplugResult> {
   const statusPath = `${backendPath}/hotplug-status`;
   const token = `xend/hotplug/${backendPath}/${Math.random().toString(36).slice(2)}`;
   return new Promise((resolve) => {
@@ -187,11 +187,11 @@ export function waitForVifHotplug(xs: XsClient, backendPath: string, timeoutMs =
       }
       resolve(r);
     };
-    const timer = setTimeout(() => finish({ status: 'timeout', error: readOrNull(xs, `${backendPath}/hotplug-error`) }), timeoutMs);
+    const timer = setTimeout(() => finish({ status: 'timeout', error: readOptional(xs, `${backendPath}/hotplug-error`) }), timeoutMs);
     xs.watch(statusPath, token, () => {
-      const s = readOrNull(xs, statusPath);
+      const s = readOptional(xs, statusPath);
       if (s === null) return;
-      const error = readOrNull(xs, `${backendPath}/hotplug-error`);
+      const error = readOptional(xs, `${backendPath}/hotplug-error`);
       if (s === 'error') finish({ status: 'error', error });
       else if (s === 'busy') finish({ status: 'busy', error });
       else finish({ status: 'connected', error: null });
@@ -203,15 +203,15 @@ export function waitForVifHotplug(xs: XsClient, backendPath: string, timeoutMs =
  * DevController.destroyDevice: online=0 and state Closing on the backend (in that order, as
  * the drivers watch state); with `force` the backend, frontend and /vm records go at once.
  */
-export function destroyVifDevice(xs: XsClient, domid: number, devid: number, opts: { vmPath: string; force?: boolean }): void {
+export function destroyVifDevice(xs: XenstoreHandle, domid: number, devid: number, opts: { vmPath: string; force?: boolean }): void {
   const vmDevicePath = `${opts.vmPath}/device/vif/${devid}`;
-  const backendPath = readOrNull(xs, `${vmDevicePath}/backend`);
+  const backendPath = readOptional(xs, `${vmDevicePath}/backend`);
   if (backendPath === null) throw new VifDeviceError(`Device ${devid} not connected`);
   xs.write(`${backendPath}/online`, '0');
   xs.write(`${backendPath}/state`, String(XenbusState.Closing));
   if (opts.force) {
-    rmIfPresent(xs, backendPath);
-    rmIfPresent(xs, `/local/domain/${domid}/device/vif/${devid}`);
-    rmIfPresent(xs, vmDevicePath);
+    rmQuiet(xs, backendPath);
+    rmQuiet(xs, `/local/domain/${domid}/device/vif/${devid}`);
+    rmQuiet(xs, vmDevicePath);
   }
 }

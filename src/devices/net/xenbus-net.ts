@@ -16,11 +16,11 @@
 import type { FrontendDomain } from '../../hypervisor/frontend_domain.js';
 import { checkIfName, type Bridge, type Bridges } from './bridge.js';
 import { parseMac } from './inet.js';
-import { silentNetLogger, type NetLogger } from './logger.js';
+import { silentLogger, type ServiceLogger } from '../logger.js';
 import { NetbackError, NetbackVif, type VifRate } from './netback.js';
 import {
-  exists, inTransaction, parseUnsigned, readOrNull, readUnsigned, rmIfPresent, xenbusStateName, XenbusState, xsErrno, type XsClient,
-} from './xenstore.js';
+  exists, inTransaction, parseUnsigned, readOptional, readUnsigned, rmQuiet, xenbusStateName, XenbusState, xsErrno, type XenstoreHandle,
+} from '../xenbus.js';
 import { errorMessage } from '../../hypervisor/errors.js';
 
 /** Linux errno values for the error nodes xenbus_dev_fatal writes. */
@@ -49,11 +49,11 @@ export const NETBACK_FEATURES: ReadonlyArray<readonly [string, string]> = [
 ];
 
 export interface NetbackDriverOptions {
-  xs: XsClient;
+  xs: XenstoreHandle;
   /** The frontend domain behind a domid (the hypervisor's), or undefined if there is none. */
   domain: (domid: number) => FrontendDomain | undefined;
   bridges: Bridges;
-  logger?: NetLogger;
+  logger?: ServiceLogger;
   /** The domain this backend runs in (dom0). */
   backendDomid?: number;
   now?: () => number;
@@ -64,7 +64,7 @@ let tokenSeq = 0;
 export class NetbackDriver {
   readonly root: string;
   readonly backendDomid: number;
-  readonly logger: NetLogger;
+  readonly logger: ServiceLogger;
   private readonly devices = new Map<string, VifBackend>();
   private readonly token = `netback/${++tokenSeq}`;
   private started = false;
@@ -72,10 +72,10 @@ export class NetbackDriver {
   constructor(readonly opts: NetbackDriverOptions) {
     this.backendDomid = opts.backendDomid ?? 0;
     this.root = `/local/domain/${this.backendDomid}/backend/vif`;
-    this.logger = opts.logger ?? silentNetLogger;
+    this.logger = opts.logger ?? silentLogger;
   }
 
-  get xs(): XsClient {
+  get xs(): XenstoreHandle {
     return this.opts.xs;
   }
 
@@ -176,7 +176,7 @@ export class NetbackDriver {
     }
     if (dev) return;
     // xenbus_probe_node: only a device in state Initialising is probed.
-    const state = parseUnsigned(readOrNull(this.xs, `${nodename}/state`));
+    const state = parseUnsigned(readOptional(this.xs, `${nodename}/state`));
     if (state !== XenbusState.Initialising) return;
     const be = new VifBackend(this, key, nodename, domid, handle);
     this.devices.set(key, be);
@@ -213,11 +213,11 @@ export class VifBackend {
     this.watchToken = `netback/${key}/${++tokenSeq}`;
   }
 
-  private get xs(): XsClient {
+  private get xs(): XenstoreHandle {
     return this.driver.xs;
   }
 
-  private get logger(): NetLogger {
+  private get logger(): ServiceLogger {
     return this.driver.logger;
   }
 
@@ -228,8 +228,8 @@ export class VifBackend {
   /** xenbus_dev_probe + netback_probe + the vif-bridge "online" step. */
   probe(): void {
     // xenbus_read_otherend_details.
-    const feId = parseUnsigned(readOrNull(this.xs, `${this.nodename}/frontend-id`), 0x7fef);
-    const fe = readOrNull(this.xs, `${this.nodename}/frontend`);
+    const feId = parseUnsigned(readOptional(this.xs, `${this.nodename}/frontend-id`), 0x7fef);
+    const fe = readOptional(this.xs, `${this.nodename}/frontend`);
     if (feId === null || fe === null || fe === '' || feId !== this.frontendId) {
       this.devFatal('ENOENT', `reading other end details from ${this.nodename}`);
       return;
@@ -260,18 +260,18 @@ export class VifBackend {
     this.xs.write(`${this.nodename}/feature-split-event-channels`, '1');
     this.backendSwitchState(XenbusState.InitWait);
 
-    const script = readOrNull(this.xs, `${this.nodename}/script`);
+    const script = readOptional(this.xs, `${this.nodename}/script`);
     if (script === null) {
       this.devFatal('ENOENT', 'reading script');
       return;
     }
     // backend_create_xenvif.
-    const handle = parseUnsigned(readOrNull(this.xs, `${this.nodename}/handle`), 0x7fffffff);
+    const handle = parseUnsigned(readOptional(this.xs, `${this.nodename}/handle`), 0x7fffffff);
     if (handle === null) {
       this.devFatal('EINVAL', 'reading handle');
       return;
     }
-    const vifname = readOrNull(this.xs, `${this.nodename}/vifname`);
+    const vifname = readOptional(this.xs, `${this.nodename}/vifname`);
     this.hotplugOnline(script, dom, `vif${this.frontendId}.${handle}`, vifname);
   }
 
@@ -300,7 +300,7 @@ export class VifBackend {
       return;
     }
     const bridges = this.driver.opts.bridges;
-    const wanted = readOrNull(this.xs, `${this.nodename}/bridge`);
+    const wanted = readOptional(this.xs, `${this.nodename}/bridge`);
     let bridge: Bridge | undefined;
     if (wanted === null || wanted === '') {
       // vif-bridge: `brctl show | awk 'NR==2{print$1}'`, the first bridge.
@@ -349,7 +349,7 @@ export class VifBackend {
   private otherendChanged(): void {
     if (this.removed) return;
     // xenbus_read_driver_state: an absent or unreadable node is Unknown.
-    const s = parseUnsigned(readOrNull(this.xs, `${this.otherend}/state`)) ?? XenbusState.Unknown;
+    const s = parseUnsigned(readOptional(this.xs, `${this.otherend}/state`)) ?? XenbusState.Unknown;
     this.frontendChanged(s);
   }
 
@@ -466,7 +466,7 @@ export class VifBackend {
       const tx = this.xs.transactionStart();
       let abort = true;
       try {
-        if (readOrNull(this.xs, `${this.nodename}/state`, tx) !== null) {
+        if (readOptional(this.xs, `${this.nodename}/state`, tx) !== null) {
           this.xs.write(`${this.nodename}/state`, String(s), tx);
           abort = false;
         }
@@ -521,7 +521,7 @@ export class VifBackend {
       this.devFatal('EINVAL', `guest requested ${queues} queues, but valid range is 1 - 1.`);
       return false;
     }
-    const macText = readOrNull(this.xs, `${this.nodename}/mac`);
+    const macText = readOptional(this.xs, `${this.nodename}/mac`);
     try {
       if (macText === null) throw new Error('missing');
       parseMac(macText);
@@ -532,7 +532,7 @@ export class VifBackend {
     const rate = this.readRate();
 
     // read_xenbus_vif_flags.
-    const rxCopy = readOrNull(this.xs, `${fe}/request-rx-copy`);
+    const rxCopy = readOptional(this.xs, `${fe}/request-rx-copy`);
     const rxCopyVal = rxCopy === null ? 0 : parseUnsigned(rxCopy);
     if (rxCopyVal === null) {
       this.devFatal('EINVAL', `reading ${fe}/request-rx-copy`);
@@ -552,21 +552,21 @@ export class VifBackend {
       this.devFatal('EOPNOTSUPP', `frontend asked for ${headroom} bytes of XDP headroom; feature-xdp-headroom is not offered`);
       return false;
     }
-    if (readOrNull(this.xs, `${fe}/ctrl-ring-ref`) !== null) {
+    if (readOptional(this.xs, `${fe}/ctrl-ring-ref`) !== null) {
       this.logger.warn(`netback: ${fe} offers a control ring; feature-ctrl-ring is not offered, ignoring it`);
     }
 
     // connect_data_rings.
-    const txRef = parseUnsigned(readOrNull(this.xs, `${fe}/tx-ring-ref`));
-    const rxRef = parseUnsigned(readOrNull(this.xs, `${fe}/rx-ring-ref`));
+    const txRef = parseUnsigned(readOptional(this.xs, `${fe}/tx-ring-ref`));
+    const rxRef = parseUnsigned(readOptional(this.xs, `${fe}/rx-ring-ref`));
     if (txRef === null || rxRef === null) {
       this.devFatal('ENOENT', `reading ${fe}/ring-ref`);
       return false;
     }
-    let txEvt = parseUnsigned(readOrNull(this.xs, `${fe}/event-channel-tx`));
-    let rxEvt = parseUnsigned(readOrNull(this.xs, `${fe}/event-channel-rx`));
+    let txEvt = parseUnsigned(readOptional(this.xs, `${fe}/event-channel-tx`));
+    let rxEvt = parseUnsigned(readOptional(this.xs, `${fe}/event-channel-rx`));
     if (txEvt === null || rxEvt === null) {
-      txEvt = parseUnsigned(readOrNull(this.xs, `${fe}/event-channel`));
+      txEvt = parseUnsigned(readOptional(this.xs, `${fe}/event-channel`));
       rxEvt = txEvt;
       if (txEvt === null) {
         this.devFatal('ENOENT', `reading ${fe}/event-channel(-tx/rx)`);
@@ -585,7 +585,7 @@ export class VifBackend {
 
   /** xen_net_read_rate: "bytes,usecs"; unreadable means unlimited. */
   private readRate(): VifRate | null {
-    const s = readOrNull(this.xs, `${this.nodename}/rate`);
+    const s = readOptional(this.xs, `${this.nodename}/rate`);
     if (s === null) return null;
     const m = /^([0-9]+),([0-9]+)$/.exec(s);
     if (!m) {
@@ -610,7 +610,7 @@ export class VifBackend {
       }
     }
     try {
-      rmIfPresent(this.xs, `${this.nodename}/hotplug-status`);
+      rmQuiet(this.xs, `${this.nodename}/hotplug-status`);
     } catch (e) {
       this.logger.warn(`netback: ${this.nodename}: removing hotplug-status: ${errorMessage(e)}`);
     }

@@ -239,20 +239,8 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
   private async connectDevices(r: DomainRecord): Promise<void> {
     let first = true;
     for (const spec of r.config.disk) {
-      const a = await attachVbd({
-        xs: this.h,
-        domain: r.thread,
-        domid: r.domid,
-        domainName: r.name,
-        spec,
-        vmPath: r.vmPath,
-        bootable: first,
-        nativeProtocol: XEN_IO_PROTO_ABI_X86_64,
-        logger: this.log.child({ component: 'blkback', domid: r.domid }),
-        timeoutMs: DEVICE_TIMEOUT_MS,
-      });
+      await this.attachDisk(r, spec, first);
       first = false;
-      r.vbds.push({ ...a, spec });
     }
     for (const spec of r.config.vif) await this.addVif(r, spec);
   }
@@ -481,19 +469,25 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
   async blockAttach(domid: number, spec: DiskSpec): Promise<void> {
     const r = this.liveRecord(domid);
     if (r.vbds.some((v) => v.spec.vdev === spec.vdev)) throw new XendError(`Device ${spec.vdev} is already connected.`);
+    await this.attachDisk(r, spec, false);
+    this.log.info({ domid, dev: spec.vdev }, 'block device attached');
+  }
+
+  /** xend's device creation for one disk entry: backend and frontend nodes, then blkback. */
+  private async attachDisk(r: DomainRecord, spec: DiskSpec, bootable: boolean): Promise<void> {
     const a = await attachVbd({
       xs: this.h,
       domain: r.thread,
-      domid,
+      domid: r.domid,
       domainName: r.name,
       spec,
       vmPath: r.vmPath,
+      bootable,
       nativeProtocol: XEN_IO_PROTO_ABI_X86_64,
-      logger: this.log.child({ component: 'blkback', domid }),
+      logger: this.log.child({ component: 'blkback', domid: r.domid }),
       timeoutMs: DEVICE_TIMEOUT_MS,
     });
     r.vbds.push({ ...a, spec });
-    this.log.info({ domid, dev: spec.vdev }, 'block device attached');
   }
 
   async blockDetach(domid: number, dev: string, force: boolean): Promise<void> {

@@ -14,7 +14,7 @@ import type { Writable } from 'node:stream';
 
 import { BoundedBuffer, DEFAULT_CONSOLE_LIMIT } from './buffer.js';
 import { ConsoleLogFile } from './logfile.js';
-import { silentLogger, type ConsoleLogger } from './logger.js';
+import { silentLogger, type ServiceLogger } from '../../devices/logger.js';
 import { ConsoleRing, RingError } from './ring.js';
 import { Screen, type CursorPosition, type ScreenOptions } from './screen.js';
 
@@ -61,7 +61,7 @@ export interface ConsoleOptions {
   /** Timestamp each line of the log (xenconsoled --timestamp=guest). */
   logTimestamps?: boolean;
   screen?: ScreenOptions;
-  logger?: ConsoleLogger;
+  logger?: ServiceLogger;
   /** Unparsed terminal output above which the ring is left alone; default SCREEN_BACKLOG_MAX. */
   screenBacklogMax?: number;
 }
@@ -161,7 +161,7 @@ export class Console extends EventEmitter {
   readonly domid: number;
   readonly name: string;
   readonly screen: Screen;
-  readonly log: ConsoleLogger;
+  readonly log: ServiceLogger;
   readonly bufferLimit: number;
   private readonly ring: ConsoleRing;
   private readonly notifyGuest: () => void;

@@ -9,4 +9,4 @@ export { BoundedBuffer, DEFAULT_CONSOLE_LIMIT } from './buffer.js';
 export { ConsoleLogFile, guestLogPath, logTimestamp } from './logfile.js';
 export { Screen, newTerminal, sgrOf, DEFAULT_COLS, DEFAULT_ROWS, DEFAULT_SCROLLBACK, type CursorPosition, type ScreenOptions } from './screen.js';
 export { Conring, CONRING_SIZE } from './conring.js';
-export { silentLogger, type ConsoleLogger } from './logger.js';
+export { silentLogger, type ServiceLogger } from '../../devices/logger.js';

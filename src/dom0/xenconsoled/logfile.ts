@@ -7,7 +7,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
-import { silentLogger, type ConsoleLogger } from './logger.js';
+import { silentLogger, type ServiceLogger } from '../../devices/logger.js';
 
 /** io.c create_console_log: LOG_DIR/guest-NAME.log. */
 export function guestLogPath(logDir: string, name: string): string {
@@ -32,7 +32,7 @@ const CR = 0x0d;
 export interface ConsoleLogFileOptions {
   /** Prefix each line with the time (xenconsoled --timestamp=guest). */
   timestamps?: boolean;
-  logger?: ConsoleLogger;
+  logger?: ServiceLogger;
   /** Names the domain in error messages. */
   label?: string;
   /** Clock for timestamps. */
@@ -43,7 +43,7 @@ export class ConsoleLogFile {
   private fd = -1;
   private needTs = true;
   private readonly timestamps: boolean;
-  private readonly logger: ConsoleLogger;
+  private readonly logger: ServiceLogger;
   private readonly label: string;
   private readonly now: () => Date;
 

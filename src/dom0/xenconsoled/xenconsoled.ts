@@ -7,11 +7,11 @@ import type { DomainMemory } from '../../hypervisor/domain_memory.js';
 import { Conring, CONRING_SIZE } from './conring.js';
 import { Console, type ConsoleOptions } from './console.js';
 import { guestLogPath } from './logfile.js';
-import { silentLogger, type ConsoleLogger } from './logger.js';
+import { silentLogger, type ServiceLogger } from '../../devices/logger.js';
 import type { ScreenOptions } from './screen.js';
 
 export interface XenconsoledOptions {
-  logger?: ConsoleLogger;
+  logger?: ServiceLogger;
   /** Where guest-NAME.log files go (xenconsoled --log=guest --log-dir=DIR); no guest logs when absent. */
   logDir?: string;
   /** xenconsoled --timestamp=guest. */
@@ -43,7 +43,7 @@ export function consolePage(mem: DomainMemory, mfn: number): Uint8Array {
 export class Xenconsoled {
   readonly conring: Conring;
   private readonly consoles = new Map<number, Console>();
-  private readonly logger: ConsoleLogger;
+  private readonly logger: ServiceLogger;
 
   constructor(private readonly opts: XenconsoledOptions = {}) {
     this.logger = opts.logger ?? silentLogger;

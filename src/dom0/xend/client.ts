@@ -6,7 +6,10 @@ import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 import { statePaths, type StatePaths } from './paths.js';
-import { LineSplitter, encodeLine, parseResponse, type WireError } from './protocol.js';
+import {
+  LineSplitter, encodeLine, parseResponse,
+  type ArgsOf, type CallArgs, type OpName, type ResultOf, type StreamOp, type WireError,
+} from './protocol.js';
 
 /** An error answer from xend, with xm's exit status for it. */
 export class XendRequestError extends Error {
@@ -103,22 +106,27 @@ export class XendConnection {
     });
   }
 
-  async request<T = unknown>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+  async request<K extends OpName>(op: K, ...[args]: CallArgs<K>): Promise<ResultOf<K>> {
+    // The wire is untyped; xend answers each op with its XendOps result.
+    return (await this.send(op, args ?? {})) as ResultOf<K>;
+  }
+
+  /** A request whose answer turns the connection into a console stream. */
+  async stream<K extends StreamOp>(op: K, args: ArgsOf<K>): Promise<ConsoleStream<ResultOf<K>>> {
+    const result = (await this.send(op, args)) as ResultOf<K>;
+    this.socket.off('data', this.onData);
+    this.socket.removeAllListeners('close');
+    this.socket.removeAllListeners('error');
+    return { result, socket: this.socket, head: this.lines.rest() };
+  }
+
+  private async send(op: OpName, args: object): Promise<unknown> {
     if (this.failed) throw this.failed;
     this.socket.write(encodeLine({ op, args }));
     const line = await this.nextLine();
     const r = parseResponse(line);
     if (!r.ok) throw new XendRequestError(r.error);
-    return r.result as T;
-  }
-
-  /** A request whose answer turns the connection into a console stream. */
-  async stream<T = unknown>(op: string, args: Record<string, unknown>): Promise<ConsoleStream<T>> {
-    const result = await this.request<T>(op, args);
-    this.socket.off('data', this.onData);
-    this.socket.removeAllListeners('close');
-    this.socket.removeAllListeners('error');
-    return { result, socket: this.socket, head: this.lines.rest() };
+    return r.result;
   }
 
   close(): void {

@@ -9,27 +9,31 @@ import type { Logger } from 'pino';
 
 import { XendError, type DomainEnd, type Toolstack } from '../toolstack/types.js';
 import type { DomainConfig } from '../model/index.js';
-import type { DiskSpec } from '../../devices/block/disk-spec.js';
-import type { VifSpec } from '../../devices/net/vif-spec.js';
 import type { DomainInfo } from '../model/info.js';
 import type { Replay } from '../xenconsoled/console.js';
 import { ManagedDomains, dormantDomainInfo } from './managed.js';
-import { LineSplitter, PROTOCOL_VERSION, encodeLine, parseRequest, type Request, type WireError } from './protocol.js';
+import {
+  ArgumentError, LineSplitter, PROTOCOL_VERSION, checkArgs, encodeLine, isOpName, parseRequest,
+  type ArgsOf, type OpName, type Request, type ResultOf, type WireError,
+} from './protocol.js';
 import { errorMessage } from '../../hypervisor/errors.js';
 
 /** xm's exit status for an unknown domain (XendClient.ERROR_INVALID_DOMAIN). */
 const INVALID_DOMAIN = 3;
 
 /** An answer that turns the connection into a console stream once written. */
-class StreamAnswer {
+class StreamAnswer<R = unknown> {
   constructor(
-    readonly result: unknown,
+    readonly result: R,
     readonly domid: number,
     readonly replay: Replay,
     /** Runs once the console is attached (create -c unpauses the new domain here). */
     readonly afterAttach?: () => void,
   ) {}
 }
+
+/** What a handler gives: its result, now or later, or a console stream answered with it. */
+type Answer<R> = R | Promise<R> | StreamAnswer<R> | Promise<StreamAnswer<R>> | Promise<R | StreamAnswer<R>>;
 
 export interface XendServerOptions {
   toolstack: Toolstack;
@@ -42,42 +46,6 @@ export interface XendServerOptions {
   onStop?: () => void;
 }
 
-function str(args: Record<string, unknown>, key: string): string {
-  const v = args[key];
-  if (typeof v !== 'string') throw new XendError(`request argument '${key}' must be a string`);
-  return v;
-}
-
-function int(args: Record<string, unknown>, key: string): number {
-  const v = args[key];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new XendError(`request argument '${key}' must be an integer`);
-  return v;
-}
-
-function bool(args: Record<string, unknown>, key: string): boolean {
-  const v = args[key];
-  if (v === undefined) return false;
-  if (typeof v !== 'boolean') throw new XendError(`request argument '${key}' must be true or false`);
-  return v;
-}
-
-/** A DomainConfig from the wire: xm checked it; this only makes sure it is one. */
-function configArg(args: Record<string, unknown>): DomainConfig {
-  const c = args.config;
-  if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new XendError("request argument 'config' must be a domain config");
-  const o = c as Record<string, unknown>;
-  for (const k of ['name', 'kernel', 'cmdline', 'extra', 'file']) {
-    if (typeof o[k] !== 'string') throw new XendError(`domain config: '${k}' must be a string`);
-  }
-  for (const k of ['memory', 'maxmem', 'vcpus', 'maxvcpus']) {
-    if (typeof o[k] !== 'number') throw new XendError(`domain config: '${k}' must be a number`);
-  }
-  if (!Array.isArray(o.disk) || !Array.isArray(o.vif) || !Array.isArray(o.cpus)) {
-    throw new XendError("domain config: 'disk', 'vif' and 'cpus' must be lists");
-  }
-  if (typeof o.vcpuAvail !== 'bigint') throw new XendError("domain config: 'vcpuAvail' must be a bigint");
-  return c as DomainConfig;
-}
 
 export class XendServer {
   readonly toolstack: Toolstack;
@@ -87,8 +55,6 @@ export class XendServer {
   private readonly onStop?: () => void;
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
-  /** How each domain ended, by domid (domids are never reused, so this cannot go stale). */
-  private readonly ended = new Map<number, DomainEnd>();
   /** Waiters for a rebooting domain: name -> callbacks given the new domid. */
   private readonly recreated = new Map<string, ((domid: number) => void)[]>();
   private stopping = false;
@@ -114,7 +80,6 @@ export class XendServer {
       else this.log.info({ ...end, event: 'shutdown' }, msg);
     });
     ts.on('gone', (end: DomainEnd) => {
-      this.ended.set(end.domid, end);
       this.log.info({ ...end, event: 'gone' }, `Domain ${end.name} (${end.domid}) is gone: ${end.reason}${end.detail ? ` (${end.detail})` : ''}`);
     });
   }
@@ -356,12 +321,9 @@ export class XendServer {
     }
   }
 
-  private async waitGone(domid: number): Promise<DomainEnd> {
-    const known = this.ended.get(domid);
-    if (known !== undefined) return known;
-    const end = await this.toolstack.waitGone(domid);
-    this.ended.set(domid, end);
-    return end;
+  /** How a domain ended, now or once it does (the toolstack keeps ends it has seen). */
+  private waitGone(domid: number): Promise<DomainEnd> {
+    return this.toolstack.waitGone(domid);
   }
 
   /** xm reboot -w: the domain comes back under the same name with a new domid, or not. */
@@ -397,163 +359,159 @@ export class XendServer {
 
   async dispatch(req: Request): Promise<unknown> {
     if (this.stopping) throw new XendError('xend is stopping');
-    const a = req.args;
-    const ts = this.toolstack;
-    switch (req.op) {
-      case 'ping':
-        return { pid: process.pid, version: PROTOCOL_VERSION };
-      case 'stop':
-        this.log.info('xend stopping on request');
-        return null;
-      case 'list': {
-        const doms = a.doms;
-        if (Array.isArray(doms) && doms.length > 0) return doms.map((d) => this.domainInfo(String(d)));
-        return [...this.running(), ...this.dormant()];
-      }
-      case 'domain':
-        return this.domainInfo(str(a, 'dom'));
-      case 'info':
-        return ts.info();
-      case 'create': {
-        const config = configArg(a);
-        const wantConsole = bool(a, 'console');
-        const paused = bool(a, 'paused');
-        // With a console the domain starts paused until the console is attached, so the
-        // client sees its output from the first byte.
-        const r = await this.create(config, paused || wantConsole);
-        if (!wantConsole) return r;
-        return new StreamAnswer(r, r.domid, 'buffer', paused ? undefined : () => this.unpauseQuietly(r.domid, r.name));
-      }
-      case 'new': {
-        const config = configArg(a);
-        this.checkNameFree(config.name, config.uuid);
-        const stored = this.managed.put(config);
-        this.log.info({ name: stored.name, uuid: stored.uuid }, `Creating new managed domain: ${stored.name}`);
-        return { name: stored.name, uuid: stored.uuid };
-      }
-      case 'start': {
-        const dom = str(a, 'dom');
-        const cfg = this.managed.get(dom);
-        if (cfg === undefined) {
-          // A running unmanaged domain is not startable either: xend looked in managed ones.
-          throw new XendError(`Domain '${dom}' does not exist.`, INVALID_DOMAIN);
-        }
-        const running = this.runningByName(dom);
-        if (running !== undefined) throw new XendError('Domain is already running');
-        const r = await this.create(cfg, bool(a, 'paused'));
-        return r;
-      }
-      case 'delete': {
-        const dom = str(a, 'dom');
-        const cfg = this.managed.get(dom);
-        if (cfg === undefined) throw new XendError(`Domain '${dom}' does not exist.`, INVALID_DOMAIN);
-        if (this.runningByName(dom) !== undefined) throw new XendError('Domain is not halted.');
-        this.managed.delete(dom);
-        this.log.info({ name: dom }, `Removed managed domain ${dom}`);
-        return null;
-      }
-      case 'destroy': {
-        const dom = str(a, 'dom');
-        const domid = this.domid(dom, 'destroy');
-        this.log.info({ domid, name: this.nameOf(domid) }, `Destroying domain ${dom}`);
-        await ts.destroy(domid);
-        return null;
-      }
-      case 'shutdown': {
-        const kind = str(a, 'kind');
-        if (kind !== 'poweroff' && kind !== 'reboot' && kind !== 'halt') throw new XendError(`unknown shutdown kind '${kind}'`);
-        const targets: { domid: number; name: string }[] = [];
-        if (bool(a, 'all')) {
-          for (const d of this.running()) if (d.domid !== null && d.domid !== 0) targets.push({ domid: d.domid, name: d.name });
-        } else {
-          const dom = str(a, 'dom');
-          const domid = this.domid(dom, 'shut down');
-          targets.push({ domid, name: this.nameOf(domid) });
-        }
-        for (const t of targets) {
-          this.log.info({ ...t, kind }, `Shutting down domain ${t.name} (${kind})`);
-          ts.shutdown(t.domid, kind);
-        }
-        return targets;
-      }
-      case 'wait':
-        return this.waitGone(int(a, 'domid'));
-      case 'waitReboot':
-        return this.waitReboot(int(a, 'domid'), str(a, 'name'), typeof a.timeoutMs === 'number' ? a.timeoutMs : 30_000);
-      case 'pause': {
-        const domid = this.domid(str(a, 'dom'), 'pause');
-        ts.pause(domid);
-        this.log.info({ domid, name: this.nameOf(domid) }, 'Domain paused');
-        return null;
-      }
-      case 'unpause': {
-        const domid = this.domid(str(a, 'dom'), 'unpause');
-        ts.unpause(domid);
-        this.log.info({ domid, name: this.nameOf(domid) }, 'Domain unpaused');
-        return null;
-      }
-      case 'rename': {
-        const dom = str(a, 'dom');
-        const name = str(a, 'name');
-        if (!/^[A-Za-z0-9_\-.:+]+$/.test(name)) throw new XendError('Invalid VM Name');
-        const info = this.domainInfo(dom);
-        if (info.domid === 0) throw new XendError(`Cannot rename privileged domain ${dom}`);
-        this.checkNameFree(name, info.uuid);
-        if (info.domid === null) this.managed.rename(info.name, name);
-        else {
-          ts.rename(info.domid, name);
-          if (this.managed.get(info.name) !== undefined) this.managed.rename(info.name, name);
-        }
-        this.log.info({ domid: info.domid, name, was: info.name }, `Domain ${info.name} renamed to ${name}`);
-        return null;
-      }
-      case 'sysrq': {
-        const domid = this.domid(str(a, 'dom'));
-        const key = str(a, 'key');
-        this.log.info({ domid, name: this.nameOf(domid), key }, `sysrq ${key}`);
-        ts.sysrq(domid, key);
-        return null;
-      }
-      case 'memSet':
-        ts.setMemoryTarget(this.domid(str(a, 'dom')), int(a, 'mib'));
-        return null;
-      case 'memMax':
-        ts.setMaxMemory(this.domid(str(a, 'dom')), int(a, 'mib'));
-        return null;
-      case 'vcpuSet':
-        ts.setVcpus(this.domid(str(a, 'dom')), int(a, 'n'));
-        return null;
-      case 'console': {
-        const dom = str(a, 'dom');
-        const domid = this.domid(dom);
-        const replay = a.replay === undefined ? 'buffer' : str(a, 'replay');
-        if (replay !== 'buffer' && replay !== 'screen' && replay !== 'none') throw new XendError(`unknown console replay '${replay}'`);
-        return new StreamAnswer({ domid, name: this.nameOf(domid) }, domid, replay);
-      }
-      case 'dmesg':
-        return ts.dmesg(bool(a, 'clear'));
-      case 'log':
-        return this.readLog();
-      case 'blockList':
-        return ts.blockList(this.domid(str(a, 'dom')));
-      case 'blockAttach':
-        await ts.blockAttach(this.domid(str(a, 'dom')), a.spec as DiskSpec);
-        return null;
-      case 'blockDetach':
-        await ts.blockDetach(this.domid(str(a, 'dom')), str(a, 'dev'), bool(a, 'force'));
-        return null;
-      case 'networkList':
-        return ts.networkList(this.domid(str(a, 'dom')));
-      case 'networkAttach':
-        await ts.networkAttach(this.domid(str(a, 'dom')), a.spec as VifSpec);
-        return null;
-      case 'networkDetach':
-        await ts.networkDetach(this.domid(str(a, 'dom')), int(a, 'devid'), bool(a, 'force'));
-        return null;
-      default:
-        throw new XendError(`unknown request '${req.op}'`);
-    }
+    if (!isOpName(req.op)) throw new XendError(`unknown request '${req.op}'`);
+    return this.run(req.op, req.args);
   }
+
+  private run<K extends OpName>(op: K, raw: Record<string, unknown>): Answer<ResultOf<K>> {
+    let args: ArgsOf<K>;
+    try {
+      args = checkArgs(op, raw);
+    } catch (e) {
+      throw e instanceof ArgumentError ? new XendError(e.message) : e;
+    }
+    // One cast: TypeScript cannot follow K from the table's key to its value's parameter.
+    return (this.handlers[op] as (a: ArgsOf<K>) => Answer<ResultOf<K>>)(args);
+  }
+
+  /** One handler per op of XendOps (protocol.ts), each given its checked arguments. */
+  private readonly handlers: { readonly [K in OpName]: (a: ArgsOf<K>) => Answer<ResultOf<K>> } = {
+    ping: () => ({ pid: process.pid, version: PROTOCOL_VERSION }),
+    stop: () => {
+      this.log.info('xend stopping on request');
+      return null;
+    },
+    list: (a) => {
+      if (a.doms !== undefined && a.doms.length > 0) return a.doms.map((d) => this.domainInfo(d));
+      return [...this.running(), ...this.dormant()];
+    },
+    domain: (a) => this.domainInfo(a.dom),
+    info: () => this.toolstack.info(),
+    create: async (a) => {
+      const paused = a.paused ?? false;
+      // With a console the domain starts paused until the console is attached, so the
+      // client sees its output from the first byte.
+      const r = await this.create(a.config, paused || a.console === true);
+      if (a.console !== true) return r;
+      return new StreamAnswer(r, r.domid, 'buffer', paused ? undefined : () => this.unpauseQuietly(r.domid, r.name));
+    },
+    new: (a) => {
+      this.checkNameFree(a.config.name, a.config.uuid);
+      const stored = this.managed.put(a.config);
+      this.log.info({ name: stored.name, uuid: stored.uuid }, `Creating new managed domain: ${stored.name}`);
+      return { name: stored.name, uuid: stored.uuid };
+    },
+    start: async (a) => {
+      const cfg = this.managed.get(a.dom);
+      // A running unmanaged domain is not startable either: xend looked in managed ones.
+      if (cfg === undefined) throw new XendError(`Domain '${a.dom}' does not exist.`, INVALID_DOMAIN);
+      if (this.runningByName(a.dom) !== undefined) throw new XendError('Domain is already running');
+      return this.create(cfg, a.paused ?? false);
+    },
+    delete: (a) => {
+      const cfg = this.managed.get(a.dom);
+      if (cfg === undefined) throw new XendError(`Domain '${a.dom}' does not exist.`, INVALID_DOMAIN);
+      if (this.runningByName(a.dom) !== undefined) throw new XendError('Domain is not halted.');
+      this.managed.delete(a.dom);
+      this.log.info({ name: a.dom }, `Removed managed domain ${a.dom}`);
+      return null;
+    },
+    destroy: async (a) => {
+      const domid = this.domid(a.dom, 'destroy');
+      this.log.info({ domid, name: this.nameOf(domid) }, `Destroying domain ${a.dom}`);
+      await this.toolstack.destroy(domid);
+      return null;
+    },
+    shutdown: (a) => {
+      const kind = a.kind;
+      if (kind !== 'poweroff' && kind !== 'reboot' && kind !== 'halt') throw new XendError(`unknown shutdown kind '${kind}'`);
+      const targets: { domid: number; name: string }[] = [];
+      if (a.all === true) {
+        for (const d of this.running()) if (d.domid !== null && d.domid !== 0) targets.push({ domid: d.domid, name: d.name });
+      } else {
+        if (a.dom === undefined) throw new XendError("request argument 'dom' is missing");
+        const domid = this.domid(a.dom, 'shut down');
+        targets.push({ domid, name: this.nameOf(domid) });
+      }
+      for (const t of targets) {
+        this.log.info({ ...t, kind }, `Shutting down domain ${t.name} (${kind})`);
+        this.toolstack.shutdown(t.domid, kind);
+      }
+      return targets;
+    },
+    wait: (a) => this.waitGone(a.domid),
+    waitReboot: (a) => this.waitReboot(a.domid, a.name, a.timeoutMs ?? 30_000),
+    pause: (a) => {
+      const domid = this.domid(a.dom, 'pause');
+      this.toolstack.pause(domid);
+      this.log.info({ domid, name: this.nameOf(domid) }, 'Domain paused');
+      return null;
+    },
+    unpause: (a) => {
+      const domid = this.domid(a.dom, 'unpause');
+      this.toolstack.unpause(domid);
+      this.log.info({ domid, name: this.nameOf(domid) }, 'Domain unpaused');
+      return null;
+    },
+    rename: (a) => {
+      const { dom, name } = a;
+      if (!/^[A-Za-z0-9_\-.:+]+$/.test(name)) throw new XendError('Invalid VM Name');
+      const info = this.domainInfo(dom);
+      if (info.domid === 0) throw new XendError(`Cannot rename privileged domain ${dom}`);
+      this.checkNameFree(name, info.uuid);
+      if (info.domid === null) this.managed.rename(info.name, name);
+      else {
+        this.toolstack.rename(info.domid, name);
+        if (this.managed.get(info.name) !== undefined) this.managed.rename(info.name, name);
+      }
+      this.log.info({ domid: info.domid, name, was: info.name }, `Domain ${info.name} renamed to ${name}`);
+      return null;
+    },
+    sysrq: (a) => {
+      const domid = this.domid(a.dom);
+      this.log.info({ domid, name: this.nameOf(domid), key: a.key }, `sysrq ${a.key}`);
+      this.toolstack.sysrq(domid, a.key);
+      return null;
+    },
+    memSet: (a) => {
+      this.toolstack.setMemoryTarget(this.domid(a.dom), a.mib);
+      return null;
+    },
+    memMax: (a) => {
+      this.toolstack.setMaxMemory(this.domid(a.dom), a.mib);
+      return null;
+    },
+    vcpuSet: (a) => {
+      this.toolstack.setVcpus(this.domid(a.dom), a.n);
+      return null;
+    },
+    console: (a) => {
+      const domid = this.domid(a.dom);
+      const replay = a.replay ?? 'buffer';
+      if (replay !== 'buffer' && replay !== 'screen' && replay !== 'none') throw new XendError(`unknown console replay '${replay}'`);
+      return new StreamAnswer({ domid, name: this.nameOf(domid) }, domid, replay);
+    },
+    dmesg: (a) => this.toolstack.dmesg(a.clear ?? false),
+    log: () => this.readLog(),
+    blockList: (a) => this.toolstack.blockList(this.domid(a.dom)),
+    blockAttach: async (a) => {
+      await this.toolstack.blockAttach(this.domid(a.dom), a.spec);
+      return null;
+    },
+    blockDetach: async (a) => {
+      await this.toolstack.blockDetach(this.domid(a.dom), a.dev, a.force ?? false);
+      return null;
+    },
+    networkList: (a) => this.toolstack.networkList(this.domid(a.dom)),
+    networkAttach: async (a) => {
+      await this.toolstack.networkAttach(this.domid(a.dom), a.spec);
+      return null;
+    },
+    networkDetach: async (a) => {
+      await this.toolstack.networkDetach(this.domid(a.dom), a.devid, a.force ?? false);
+      return null;
+    },
+  };
 
   private nameOf(domid: number): string {
     return this.running().find((d) => d.domid === domid)?.name ?? String(domid);

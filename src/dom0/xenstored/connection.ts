@@ -3,7 +3,7 @@
 // queued messages leave. Accounting mirrors tools/xenstored/core.c send_reply()/send_event():
 // queued output is charged to the domain's memory quota, replies also to "outstanding".
 
-import type { XsLogger } from './logger.js';
+import type { ServiceLogger } from '../../devices/logger.js';
 import type { PermSubject } from './perms.js';
 import { DomainAccount, exceeds, type XsQuotas } from './quota.js';
 import type { Transaction } from './transaction.js';
@@ -16,7 +16,7 @@ import {
 /** What a connection needs from the daemon hosting it. */
 export interface ConnectionHost {
   readonly quotas: XsQuotas;
-  readonly logger: XsLogger;
+  readonly logger: ServiceLogger;
   account(domid: number): DomainAccount;
   handleMessage(conn: Connection, msg: XsMessage): void;
   /** Adds the connection to those watch events are delivered to. */

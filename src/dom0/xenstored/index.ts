@@ -5,5 +5,5 @@ export { RingConnection, XENSTORE_SERVER_FEATURES, type RingNotify } from './rin
 export { XenstoredSocketServer, defaultSocketPath } from './socket.js';
 export { DEFAULT_QUOTAS, type XsQuotas } from './quota.js';
 export { parsePerm, permToString, XS_PERM_NONE, XS_PERM_READ, XS_PERM_WRITE, type XsPerm } from './perms.js';
-export { silentLogger, type XsLogger } from './logger.js';
+export { silentLogger, type ServiceLogger } from '../../devices/logger.js';
 export * from './wire.js';

@@ -7,7 +7,7 @@
 
 import { InProcessConnection, XsHandle } from './client.js';
 import type { Connection, ConnectionHost } from './connection.js';
-import { silentLogger, type XsLogger } from './logger.js';
+import { silentLogger, type ServiceLogger } from '../../devices/logger.js';
 import {
   parsePerms, permFor, permToString, XS_PERM_NONE, XS_PERM_OWNER, XS_PERM_READ, XS_PERM_WRITE,
   type PermSubject, type XsPerm, type XsPerms,
@@ -33,7 +33,7 @@ export interface RingBinding {
 }
 
 export interface XenstoredOptions {
-  logger?: XsLogger;
+  logger?: ServiceLogger;
   /** Overrides of xenstored's default per-domain quotas (0 disables one). */
   quotas?: Partial<XsQuotas>;
   /**
@@ -88,7 +88,7 @@ interface NodeLookup {
 
 export class Xenstored implements ConnectionHost {
   readonly quotas: XsQuotas;
-  readonly logger: XsLogger;
+  readonly logger: ServiceLogger;
   readonly store = new NodeStore();
   private readonly connections = new Set<Connection>();
   private readonly domains = new Map<number, DomainAccount>();

@@ -2,6 +2,7 @@
 // tools/python/xen/xm/main.py (and shutdown.py for shutdown/reboot), Xen 4.4.4: the same
 // argument checks, messages and output; xend does the work.
 
+import type { CallArgs, OpName } from '../../dom0/xend/protocol.js';
 import { uptime as hostUptime } from 'node:os';
 
 import type { DomainEnd } from '../../dom0/toolstack/types.js';
@@ -34,7 +35,7 @@ const POWER_STATES: readonly PowerState[] = ['halted', 'paused', 'running', 'sus
 
 /** getDomains(): the named domains, or all of them. */
 async function getDomains(ctx: Ctx, names: readonly string[]): Promise<DomainInfo[]> {
-  return ctx.call<DomainInfo[]>('list', { doms: names });
+  return ctx.call('list', { doms: names });
 }
 
 export async function xmList(
@@ -62,7 +63,7 @@ export async function xmList(
 }
 
 export async function xmVcpuList(ctx: Ctx, params: readonly string[]): Promise<number> {
-  const [doms, info] = [await getDomains(ctx, params), await ctx.call<HostInfo>('info')];
+  const [doms, info] = [await getDomains(ctx, params), await ctx.call('info')];
   // Without arguments xm asked for running domains only (domains_with_state(False, ...)).
   const shown = params.length > 0 ? doms : doms.filter((d) => d.domid !== null);
   ctx.out(formatVcpuList(shown, info.nr_cpus));
@@ -82,7 +83,7 @@ export async function xmUptime(ctx: Ctx, opts: { short?: boolean }, params: read
 
 export async function xmDomid(ctx: Ctx): Promise<number> {
   ctx.argCheck(1);
-  const d = await ctx.call<DomainInfo>('domain', { dom: ctx.raw[0] });
+  const d = await ctx.call('domain', { dom: ctx.raw[0] });
   // print sxp.child_value(dom, 'domid'): None for a domain that is not running.
   ctx.out(`${d.domid === null ? 'None' : d.domid}\n`);
   return 0;
@@ -90,7 +91,7 @@ export async function xmDomid(ctx: Ctx): Promise<number> {
 
 export async function xmDomname(ctx: Ctx): Promise<number> {
   ctx.argCheck(1);
-  const d = await ctx.call<DomainInfo>('domain', { dom: ctx.raw[0] });
+  const d = await ctx.call('domain', { dom: ctx.raw[0] });
   ctx.out(`${d.name}\n`);
   return 0;
 }
@@ -98,7 +99,7 @@ export async function xmDomname(ctx: Ctx): Promise<number> {
 export async function xmInfo(ctx: Ctx, opts: { config?: boolean; numa?: boolean }): Promise<number> {
   ctx.argCheck(0, 1);
   if (opts.config) throw new PlainError('xm info -c lists xend-config.sxp settings; tsxen has no xend-config.sxp');
-  const info = await ctx.call<HostInfo>('info');
+  const info = await ctx.call('info');
   ctx.out(formatInfo(info));
   return 0;
 }
@@ -109,7 +110,7 @@ export async function xmDmesg(ctx: Ctx, opts: { clear?: boolean }, params: reado
     ctx.error('No parameter required');
     ctx.usage();
   }
-  const text = await ctx.call<string>('dmesg', { clear: opts.clear ?? false });
+  const text = await ctx.call('dmesg', { clear: opts.clear ?? false });
   // print text, : the text as it is, with the line end Python's softspace gave at exit.
   ctx.out(text.endsWith('\n') || text === '' ? text : `${text}\n`);
   return 0;
@@ -143,7 +144,7 @@ function logLine(line: string): string {
 
 export async function xmLog(ctx: Ctx): Promise<number> {
   ctx.argCheck(0);
-  const text = await ctx.call<string>('log');
+  const text = await ctx.call('log');
   const lines = text.split('\n').filter((l) => l !== '');
   ctx.out(`${lines.map(logLine).join('\n')}\n`);
   return 0;
@@ -153,8 +154,8 @@ export async function xmLog(ctx: Ctx): Promise<number> {
 // Lifecycle
 // ---------------------------------------------------------------------------------------
 
-async function simple(ctx: Ctx, op: string, args: Record<string, unknown>): Promise<number> {
-  await ctx.call(op, args);
+async function simple<K extends OpName>(ctx: Ctx, op: K, ...args: CallArgs<K>): Promise<number> {
+  await ctx.call(op, ...args);
   return 0;
 }
 
@@ -195,9 +196,9 @@ export async function xmStart(
 ): Promise<number> {
   if (params.length !== 1) throw new OptionError('Expects 1 argument');
   if (opts.vncviewer) throw new PlainError('tsxen domains have no VNC display');
-  const r = await ctx.call<{ domid: number; name: string }>('start', { dom: params[0], paused: opts.paused ?? false });
+  const r = await ctx.call('start', { dom: params[0], paused: opts.paused ?? false });
   if (!opts.console_autoconnect) return 0;
-  const s = await ctx.stream<{ domid: number; name: string }>('console', { dom: String(r.domid), replay: 'buffer' });
+  const s = await ctx.stream('console', { dom: String(r.domid), replay: 'buffer' });
   return runConsole(s, r, { paths: ctx.paths });
 }
 
@@ -260,7 +261,7 @@ export async function xmShutdown(
       targets.map(async (t) => {
         const c = await connectFresh(ctx);
         try {
-          const r = await c.request<{ rebooted: boolean }>('waitReboot', { domid: t.domid, name: t.name });
+          const r = await c.request('waitReboot', { domid: t.domid, name: t.name });
           ctx.out(r.rebooted ? `Domain ${t.name} rebooted\n` : `Domain ${t.name} destroyed for failing to reboot\n`);
         } finally {
           c.close();
@@ -275,7 +276,7 @@ export async function xmShutdown(
     targets.map(async (t) => {
       const c = await connectFresh(ctx);
       try {
-        await c.request<DomainEnd>('wait', { domid: t.domid });
+        await c.request('wait', { domid: t.domid });
         ctx.out(`Domain ${t.name} terminated\n`);
       } finally {
         c.close();
@@ -306,7 +307,7 @@ export async function xmConsole(ctx: Ctx, opts: { quiet?: boolean; num?: string;
   const dom = params[0]!;
   let info: DomainInfo;
   try {
-    info = await ctx.call<DomainInfo>('domain', { dom });
+    info = await ctx.call('domain', { dom });
   } catch (e) {
     if (opts.quiet) throw new XmExit(1);
     throw e;
@@ -318,7 +319,7 @@ export async function xmConsole(ctx: Ctx, opts: { quiet?: boolean; num?: string;
   }
   // On a terminal a re-attach repaints the screen; a pipe gets what was buffered meanwhile.
   const replay = process.stdin.isTTY ? 'screen' : 'buffer';
-  const s = await ctx.stream<{ domid: number; name: string }>('console', { dom: String(info.domid), replay });
+  const s = await ctx.stream('console', { dom: String(info.domid), replay });
   return runConsole(s, s.result, { paths: ctx.paths, timeoutSec });
 }
 
@@ -346,14 +347,14 @@ function resourceListDom(ctx: Ctx, params: readonly string[]): string {
 
 export async function xmBlockList(ctx: Ctx, opts: { long?: boolean }, params: readonly string[]): Promise<number> {
   const dom = resourceListDom(ctx, params);
-  const devs = await ctx.call<FrontendDevice[]>('blockList', { dom });
+  const devs = await ctx.call('blockList', { dom });
   ctx.out(formatBlockList(devs, opts.long ?? false));
   return 0;
 }
 
 export async function xmNetworkList(ctx: Ctx, opts: { long?: boolean }, params: readonly string[]): Promise<number> {
   const dom = resourceListDom(ctx, params);
-  const devs = await ctx.call<FrontendDevice[]>('networkList', { dom });
+  const devs = await ctx.call('networkList', { dom });
   ctx.out(formatNetworkList(devs, opts.long ?? false));
   return 0;
 }
@@ -406,7 +407,7 @@ export async function xmNetworkDetach(ctx: Ctx, opts: { force?: boolean }, param
   if (devid.split(':').length === 6) {
     // A MAC address: the device id of the vif that has it.
     const mac = devid.toLowerCase();
-    const devs = await ctx.call<FrontendDevice[]>('networkList', { dom });
+    const devs = await ctx.call('networkList', { dom });
     const hit = devs.find((d) => d.nodes.some(([k, v]) => k === 'mac' && typeof v === 'string' && v.toLowerCase() === mac));
     if (hit === undefined) throw new OptionError(`Cannot find device '${devid}' in domain '${dom}'`);
     devid = String(hit.devid);

@@ -66,7 +66,7 @@ export async function runConsole(stream: ConsoleStream<unknown>, target: Console
 
   // A second connection learns how the domain ended; the console stream carries only bytes.
   const waiter = await XendConnection.connect(opts.paths.socket);
-  const gone = waiter.request<DomainEnd>('wait', { domid: target.domid });
+  const gone = waiter.request('wait', { domid: target.domid });
   // Settled either way here; the outcome is read below.
   gone.catch(() => {});
 

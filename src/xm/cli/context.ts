@@ -1,6 +1,7 @@
 // What every xm command gets: its name and raw arguments, output streams, and a connection to
 // this user's xend (started on first use).
 
+import type { ArgsOf, CallArgs, OpName, ResultOf, StreamOp } from '../../dom0/xend/protocol.js';
 import { connectXend, XendConnection, type ConsoleStream } from '../../dom0/xend/client.js';
 import { statePaths, type StatePaths } from '../../dom0/xend/paths.js';
 import { XmExit } from './errors.js';
@@ -58,15 +59,15 @@ export class Ctx {
     return this.conn;
   }
 
-  async call<T = unknown>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    return (await this.xend()).request<T>(op, args);
+  async call<K extends OpName>(op: K, ...args: CallArgs<K>): Promise<ResultOf<K>> {
+    return (await this.xend()).request(op, ...args);
   }
 
   /** A request that turns this command's connection into a console stream. */
-  async stream<T>(op: string, args: Record<string, unknown>): Promise<ConsoleStream<T>> {
+  async stream<K extends StreamOp>(op: K, args: ArgsOf<K>): Promise<ConsoleStream<ResultOf<K>>> {
     const c = await this.xend();
     this.conn = null;
-    return c.stream<T>(op, args);
+    return c.stream(op, args);
   }
 
   close(): void {

@@ -110,11 +110,11 @@ export async function xmCreate(ctx: Ctx, flags: CreateFlags, args: readonly stri
     if (!flags.quiet) ctx.out(`${msg}\n`);
   };
   if (!flags.console_autoconnect) {
-    const r = await ctx.call<{ domid: number; name: string }>('create', { config, paused: flags.paused ?? false });
+    const r = await ctx.call('create', { config, paused: flags.paused ?? false });
     info(`Started domain ${r.name} (id=${r.domid})`);
     return 0;
   }
-  const s = await ctx.stream<{ domid: number; name: string }>('create', { config, paused: flags.paused ?? false, console: true });
+  const s = await ctx.stream('create', { config, paused: flags.paused ?? false, console: true });
   info(`Started domain ${s.result.name} (id=${s.result.domid})`);
   return runConsole(s, s.result, { paths: ctx.paths, timeoutSec });
 }

@@ -31,7 +31,7 @@ export async function runTop(ctx: Ctx): Promise<number> {
   const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
   let prev = new Map<string, { cpu: number; at: number }>();
   const round = async (): Promise<string> => {
-    const [doms, info] = [await ctx.call<DomainInfo[]>('list'), await ctx.call<HostInfo>('info')];
+    const [doms, info] = [await ctx.call('list'), await ctx.call('info')];
     const now = Date.now() / 1000;
     let out = `xentop - ${new Date().toTimeString().slice(0, 8)}   Xen ${info.xen_major}.${info.xen_minor}${info.xen_extra}\n`;
     out += `${doms.filter((d) => d.domid !== null).length} domains: Mem: ${info.total_memory * 1024}k total, ${info.free_memory * 1024}k free    CPUs: ${info.nr_cpus}\n`;

@@ -4,11 +4,11 @@
 
 import { Xenstored, type XsHandle } from '../../../src/dom0/xenstored/index.js';
 import { createHostNetwork, NetbackDriver, createVifDevice, type HostNetwork, type VifDeviceConfig, type VifDevice } from '../../../src/devices/net/index.js';
-import type { NetLogger } from '../../../src/devices/net/logger.js';
+import type { ServiceLogger } from '../../../src/devices/logger.js';
 import { GuestDomain, GuestXenbus } from './guest.js';
 import { NetfrontPlayer } from './netfront.js';
 
-export class MemLogger implements NetLogger {
+export class MemLogger implements ServiceLogger {
   readonly lines: string[] = [];
   debug(m: string): void { this.lines.push(`debug: ${m}`); }
   info(m: string): void { this.lines.push(`info: ${m}`); }

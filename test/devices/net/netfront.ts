@@ -10,7 +10,7 @@ import {
   NETRXF, NETTXF, NETIF_RSP, OFF, constRingSize, xen_netif_rx_sring_entry, xen_netif_tx_sring_entry, type TxRequest,
 } from '../../../src/devices/net/netif.js';
 import { SRING_ENTRIES_OFFSET } from '../../../src/devices/net/netif.js';
-import { XenbusState } from '../../../src/devices/net/xenstore.js';
+import { XenbusState } from '../../../src/devices/xenbus.js';
 import type { Layout } from '../../../src/hypervisor/abi/layout.js';
 import { PAGE_SIZE } from '../../../src/hypervisor/domain_memory.js';
 import type { GuestDomain, GuestXenbus } from './guest.js';

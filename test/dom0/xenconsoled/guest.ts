@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 
 import { DomainMemory } from '../../../src/hypervisor/domain_memory.js';
-import type { ConsoleLogger } from '../../../src/dom0/xenconsoled/index.js';
+import type { ServiceLogger } from '../../../src/dom0/xenconsoled/index.js';
 
 export const CONSOLE_MFN = 5;
 
@@ -123,7 +123,7 @@ export class Collector extends Writable {
 }
 
 /** A logger that keeps what it is told. */
-export function recordingLogger(): ConsoleLogger & { lines: string[] } {
+export function recordingLogger(): ServiceLogger & { lines: string[] } {
   const lines: string[] = [];
   const rec = (level: string) => (msg: string): void => {
     lines.push(`${level}: ${msg}`);

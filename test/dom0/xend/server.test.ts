@@ -42,6 +42,8 @@ class TestToolstack extends EventEmitter implements Toolstack {
     this.emit('created', domid, c.name);
     return { domid, name: c.name };
   }
+  /** Ends seen, as the real toolstack keeps them for waitGone after the fact. */
+  private readonly ends = new Map<number, DomainEnd>();
   list(): DomainInfo[] {
     return [...this.doms.values()];
   }
@@ -58,11 +60,14 @@ class TestToolstack extends EventEmitter implements Toolstack {
     if (!d) throw new XendError(`Domain '${domid}' does not exist.`, 3);
     this.doms.delete(domid);
     const end: DomainEnd = { domid, name: d.name, reason: 'destroyed', detail: '' };
+    this.ends.set(domid, end);
     this.emit('gone', end);
     for (const w of this.waiters.get(domid) ?? []) w(end);
   }
   shutdown(): void {}
   waitGone(domid: number): Promise<DomainEnd> {
+    const end = this.ends.get(domid);
+    if (end) return Promise.resolve(end);
     if (!this.doms.has(domid)) return Promise.reject(new XendError(`Domain '${domid}' does not exist.`, 3));
     return new Promise((r) => this.waiters.set(domid, [...(this.waiters.get(domid) ?? []), r]));
   }

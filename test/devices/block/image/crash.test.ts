@@ -2,14 +2,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { openDiskImage } from '../../../src/devices/block/image/index.js';
+import { openDiskImage } from '../../../../src/devices/block/image/index.js';
 import { CRASH_FLUSHED } from './patterns.js';
 import { expectBytes, makeTmpDir, pattern, qemuCheck, qemuImg } from './helpers.js';
 
 const tmp = makeTmpDir('crash');
 afterAll(() => tmp.cleanup());
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
+const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const child = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 
 /** Runs crash-child.ts on the image, SIGKILLs it once it reports its flush, waits for it to die. */

@@ -2,7 +2,7 @@
 // keeps writing elsewhere until the parent kills it with SIGKILL.
 // Run with vite-node: crash-child.ts <image> <raw|qcow2>
 
-import { openDiskImage } from '../../../src/devices/block/image/index.js';
+import { openDiskImage } from '../../../../src/devices/block/image/index.js';
 import { CRASH_FLUSHED, CRASH_SCRATCH_SECTOR, pattern } from './patterns.js';
 
 const [path, format] = process.argv.slice(2);

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { openDiskImage, probeFormat, DiskImageError } from '../../../src/devices/block/image/index.js';
+import { openDiskImage, probeFormat, DiskImageError } from '../../../../src/devices/block/image/index.js';
 import { expectBytes, fileBytes, makeTmpDir, pattern, prng, qemuImg, sha } from './helpers.js';
 
 const tmp = makeTmpDir('raw');

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, openSync, writeSync, closeSync, statSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { openDiskImage, DiskImageError, type DiskImage } from '../../../src/devices/block/image/index.js';
+import { openDiskImage, DiskImageError, type DiskImage } from '../../../../src/devices/block/image/index.js';
 import {
   ExpectedDisk,
   expectBytes,
