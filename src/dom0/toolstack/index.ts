@@ -4,6 +4,7 @@
 // Lifecycle rules follow Xen 4.4.4 tools/python/xen/xend/XendDomainInfo.py (create, _cleanup,
 // restart, _restart MINIMUM_RESTART_TIME) and XendDomain.py (domain_lookup_nr).
 
+import { configFields, imageFields } from '../model/from-config.js';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -617,32 +618,12 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
       domid: r.domid,
       name: r.name,
       uuid: r.uuid,
-      memory: c.memory,
-      maxmem: c.maxmem,
-      vcpus: c.maxvcpus,
+      ...configFields(c),
       onlineVcpus: alive ? Math.max(online, 1) : c.vcpus,
-      vcpuAvail: Number(c.vcpuAvail),
-      cpus: c.cpus,
-      cpuWeight: c.cpuWeight ?? 256,
-      cpuCap: c.cpuCap ?? 0,
-      poolName: c.pool,
-      onPoweroff: c.onPoweroff,
-      onReboot: c.onReboot,
-      onCrash: c.onCrash,
-      bootloader: '',
-      bootloaderArgs: '',
-      description: c.description,
-      shadowMemory: c.shadowMemory,
-      features: c.features,
-      onXendStart: c.onXendStart,
-      onXendStop: c.onXendStop,
       startTime: r.startTime,
       cpuTime,
       image: {
-        kernel: c.kernel,
-        ramdisk: c.ramdisk ?? '',
-        args: c.cmdline,
-        superpages: c.superpages,
+        ...imageFields(c),
         platform: { tsc_mode: c.tscMode, nomigrate: c.nomigrate, pci: [], videoram: c.videoram },
         notes: kernelNotes(r.kernel),
       },

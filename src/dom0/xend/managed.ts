@@ -4,6 +4,7 @@
 // checked DomainConfig xm sent, so a later start needs neither the original file nor its
 // directory.
 
+import { configFields, imageFields } from '../model/from-config.js';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -119,30 +120,10 @@ export function dormantDomainInfo(cfg: DomainConfig): DomainInfo {
     domid: null,
     name: cfg.name,
     uuid: cfg.uuid ?? '00000000-0000-0000-0000-000000000000',
-    memory: cfg.memory,
-    maxmem: cfg.maxmem,
-    vcpus: cfg.maxvcpus,
-    vcpuAvail: Number(cfg.vcpuAvail),
-    cpus: cfg.cpus,
-    cpuWeight: cfg.cpuWeight ?? 256,
-    cpuCap: cfg.cpuCap ?? 0,
-    poolName: cfg.pool,
-    onPoweroff: cfg.onPoweroff,
-    onReboot: cfg.onReboot,
-    onCrash: cfg.onCrash,
-    bootloader: '',
-    bootloaderArgs: '',
-    description: cfg.description,
-    shadowMemory: cfg.shadowMemory,
-    features: cfg.features,
-    onXendStart: cfg.onXendStart,
-    onXendStop: cfg.onXendStop,
+    ...configFields(cfg),
     cpuTime: 0,
     image: {
-      kernel: cfg.kernel,
-      ramdisk: cfg.ramdisk ?? '',
-      args: cfg.cmdline,
-      superpages: cfg.superpages,
+      ...imageFields(cfg),
       platform,
       notes: [],
     },
