@@ -13,6 +13,7 @@ import { EventChannels } from './event_channel.js';
 import { GrantTable } from './grant_table.js';
 import { emulatePrivOp, guestCpuid } from './emul_priv_op.js';
 import { hypercall, hypercallSchedules } from './hypercall/index.js';
+import { crashReport } from './crash_report.js';
 import type { Args } from './hypercall/types.js';
 import { FLAT_KERNEL_CS, FLAT_KERNEL_SS, HYPERVISOR, MACH2PHYS_VIRT_START, HYPERVISOR_VIRT_START, HYPERVISOR_VIRT_END, VIRQ, type ShutdownReason } from './public.js';
 import { SystemClock } from './time.js';
@@ -25,6 +26,8 @@ import { writeU64 } from './guest_access.js';
 export interface DomainHost {
   /** HYPERVISOR_console_io writes (the hypervisor log, `xm dmesg`). */
   consoleWrite(domid: number, bytes: Uint8Array): void;
+  /** The hypervisor's own lines about this domain (printk: "(XEN) " is the log's to add). */
+  printk(d: Domain, text: string): void;
   /** The domain ended (SCHEDOP_shutdown, a crash). */
   onShutdown(d: Domain, reason: ShutdownReason, detail: string): void;
   /** EVTCHNOP_bind_interdomain to a port of another domain (dom0): returns our local port or -errno. */
@@ -209,7 +212,7 @@ export class Domain {
     const c = v.cpu;
     if (f instanceof UnimplementedInstruction) {
       c.stop = true;
-      this.crash(`${f.message} in guest ${v.kernelMode ? 'kernel' : 'user'} mode (vcpu ${v.id})`);
+      this.crash(`${f.message} in guest ${v.kernelMode ? 'kernel' : 'user'} mode (vcpu ${v.id})`, v);
       return;
     }
     try {
@@ -244,12 +247,12 @@ export class Domain {
   /** An exception out of hypervisor code: the guest's doing (DomainCrash) or a bug of ours. */
   private hypervisorError(v: Vcpu, e: unknown): void {
     if (e instanceof DomainCrash) {
-      this.crash(`${e.message} (vcpu ${v.id}, rip ${hex64(v.cpu.rip)})`);
+      this.crash(`${e.message} (vcpu ${v.id}, rip ${hex64(v.cpu.rip)})`, v);
       return;
     }
     // A bug of ours must end this domain, never the host process and its other domains.
     const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    this.crash(`internal hypervisor error at rip ${hex64(v.cpu.rip)} (vcpu ${v.id}): ${msg}`);
+    this.crash(`internal hypervisor error at rip ${hex64(v.cpu.rip)} (vcpu ${v.id}): ${msg}`, v);
   }
 
   noteUnknownHypercall(nr: number, a: Args): void {
@@ -258,12 +261,16 @@ export class Domain {
     this.log(`unimplemented hypercall ${nr} (args ${a.map((x) => '0x' + BigInt.asUintN(64, x).toString(16)).join(', ')}): -ENOSYS`);
   }
 
+  /** A hypervisor message about this domain, as Xen's gdprintk prefixes them ("d1: ..."). */
   log(text: string): void {
-    this.host.consoleWrite(this.domid, new TextEncoder().encode(`(XEN) d${this.domid}: ${text}\n`));
+    this.host.printk(this, `d${this.domid}: ${text}\n`);
   }
 
-  crash(detail: string): void {
+  /** domain_crash(): the reason and, as Xen prints for a crashed PV guest, its vCPU's registers. */
+  crash(detail: string, v?: Vcpu): void {
+    if (this.stopped) return;
     this.log(`domain crashed: ${detail}`);
+    if (v !== undefined) this.host.printk(this, crashReport(this, v));
     this.shutdown('crash', detail);
   }
 

@@ -12,6 +12,7 @@ export function builtDomain(kernelPath: string, memoryMiB: number, onShutdown: D
   const mem = new DomainMemory((memoryMiB * 1024 * 1024) / PAGE_SIZE);
   const host: DomainHost = {
     consoleWrite: () => {},
+    printk: () => {},
     onShutdown,
     bindRemote: () => -EINVAL,
     sendRemote: () => {},

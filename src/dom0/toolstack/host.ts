@@ -89,3 +89,25 @@ export function dom0Info(startTime: number): DomainInfo {
     })),
   };
 }
+
+/**
+ * The hypervisor's boot messages, as the first lines of `xm dmesg` on a Xen host
+ * (xen/arch/x86/setup.c __start_xen and xen/drivers/char/console.c print_xen_info,
+ * RELEASE-4.4.4), with what is true of this host.
+ */
+export function bootBanner(): string {
+  const cpus = os.cpus().length;
+  const v = `${XEN_MAJOR}.${XEN_MINOR}${XEN_EXTRAVERSION}`;
+  return [
+    `Xen version ${v} (tsxen@tsxen) (node ${process.version}) debug=n ${new Date().toUTCString()}`,
+    'Latest ChangeSet: tsxen',
+    `Bootloader: tsxen (Node.js ${process.version} on ${os.type()} ${os.release()} ${os.machine()})`,
+    'Command line: (none)',
+    `System RAM: ${Math.floor(os.totalmem() / MiB)}MB (host memory)`,
+    `Brought up ${cpus} CPU${cpus === 1 ? '' : 's'}`,
+    'Using scheduler: SMP Credit Scheduler (credit)',
+    '*** LOADING DOMAIN 0 ***',
+    'Domain 0 is the tsxen process (xend, xenstored, xenconsoled, blkback, netback)',
+    '',
+  ].join('\n');
+}

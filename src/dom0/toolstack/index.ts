@@ -39,7 +39,7 @@ import type { VifSpec } from '../../devices/net/vif-spec.js';
 import type { DeviceConfig, DomainInfo, FrontendDevice, HostInfo, RestartAction, XsListing } from '../model/info.js';
 import { CONSOLE_LIMIT_KIB, domainPath, removeDomainTree, writeDomainTree } from './store-tree.js';
 import { XendError, type CreateOptions, type DomainEnd, type EndReason, type Toolstack } from './types.js';
-import { hostInfo, dom0Info } from './host.js';
+import { bootBanner, dom0Info, hostInfo } from './host.js';
 import { kernelNotes } from './notes.js';
 import { errorMessage } from '../../hypervisor/errors.js';
 
@@ -213,6 +213,7 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
     };
     this.domains.set(domid, r);
     thread.on('log', (text) => this.xc.conring.append(text, domid));
+    thread.on('printk', (text) => this.xc.conring.printk(text, domid));
     thread.on('shutdown', (reason, detail) => void this.onGuestShutdown(r, reason, detail));
     thread.on('error', (message) => {
       this.log.error({ domid, name }, `domain thread error: ${message}`);
@@ -345,9 +346,10 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
     // The per-domain backend directories the device controllers left (libxl__devices_destroy
     // removes them too).
     for (const cls of ['vbd', 'tap', 'tap2', 'vif']) rmQuiet(this.h, `/local/domain/0/backend/${cls}/${r.domid}`);
+    const log = [...this.xc.conring.domainTail(r.domid)];
     this.xc.releaseDomain(r.domid);
     this.domains.delete(r.domid);
-    const end: DomainEnd = { domid: r.domid, name: r.name, reason: r.ended ?? reason, detail: r.ended ? r.endDetail : detail };
+    const end: DomainEnd = { domid: r.domid, name: r.name, reason: r.ended ?? reason, detail: r.ended ? r.endDetail : detail, log };
     this.ends.set(r.domid, end);
     this.log.info({ domid: r.domid, name: r.name, reason: end.reason }, 'domain gone');
     for (const w of r.goneWaiters.splice(0)) w(end);
@@ -665,5 +667,6 @@ export async function createToolstack(opts: ToolstackOptions): Promise<Toolstack
   const xs = new Xenstored({ logger: opts.logger.child({ component: 'xenstored' }) });
   if (opts.xenstoredSocket !== false) await xs.listen(defaultSocketPath(opts.stateDir));
   const xc = new Xenconsoled({ logger: opts.logger.child({ component: 'xenconsoled' }), logDir: join(opts.stateDir, 'console') });
+  xc.conring.printk(bootBanner());
   return new TsxenToolstack(opts, xs, xc);
 }

@@ -32,6 +32,11 @@ export interface DomainEnd {
   readonly reason: EndReason;
   /** Free text: the shutdown code, the crash cause. */
   readonly detail: string;
+  /**
+   * Its last hypervisor-console lines (its own console_io output, such as earlyprintk=xen,
+   * and Xen's report of a crash): what a domain that dies before its console is up leaves.
+   */
+  readonly log?: readonly string[];
 }
 
 export interface CreateOptions {

@@ -22,6 +22,9 @@ const DOMID_FIRST_RESERVED = 0x7ff0;
 
 const XEN_PREFIX = '(XEN) ';
 
+/** How many of a domain's last hypervisor-console lines are kept for its obituary. */
+export const DOMAIN_TAIL_LINES = 40;
+
 // is_console_printable() in xen/include/xen/console.h: isprint() in Xen's C locale, \n, \t.
 function printable(c: number): boolean {
   return (c >= 0x20 && c < 0x7f) || c === 0x0a || c === 0x09;
@@ -33,6 +36,8 @@ export class Conring {
   private prod = 0;
   private continued = false;
   private readonly lines = new Map<number, number[]>();
+  /** Per domain, its last lines in the ring: its own console_io lines and Xen's about it. */
+  private readonly tails = new Map<number, string[]>();
   private readonly enc = new TextEncoder();
 
   constructor(readonly size: number = CONRING_SIZE) {
@@ -53,8 +58,14 @@ export class Conring {
     if (this.prod - this.cons > this.size) this.cons = this.prod - this.size;
   }
 
-  /** A message from the hypervisor itself (printk): each line begins "(XEN) ". */
-  printk(text: string): void {
+  /**
+   * A message from the hypervisor itself (printk): each line begins "(XEN) ". With `domid`
+   * it is about that domain (a crash report) and is kept in the domain's tail too.
+   */
+  printk(text: string, domid?: number): void {
+    if (domid !== undefined) {
+      for (const l of text.split('\n')) if (l !== '') this.remember(domid, XEN_PREFIX + l);
+    }
     const pieces = text.split('\n');
     for (let i = 0; i < pieces.length; i++) {
       const last = i === pieces.length - 1;
@@ -101,6 +112,7 @@ export class Conring {
   }
 
   private guestLine(domid: number, chars: number[]): void {
+    this.remember(domid, `(d${domid}) ${String.fromCharCode(...chars)}`);
     // guest_printk goes through vprintk_common: a line the hypervisor left open continues.
     if (!this.continued) this.puts(this.enc.encode(`(d${domid}) `));
     this.puts(Uint8Array.from(chars));
@@ -108,9 +120,22 @@ export class Conring {
     this.continued = false;
   }
 
+  private remember(domid: number, line: string): void {
+    let t = this.tails.get(domid);
+    if (t === undefined) this.tails.set(domid, (t = []));
+    t.push(line);
+    if (t.length > DOMAIN_TAIL_LINES) t.shift();
+  }
+
+  /** The domain's last lines (console_io output and Xen's messages about it), oldest first. */
+  domainTail(domid: number): readonly string[] {
+    return this.tails.get(domid) ?? [];
+  }
+
   /** A domain is gone: its unfinished line goes with it, as struct domain does in Xen. */
   forgetDomain(domid: number): void {
     this.lines.delete(domid);
+    this.tails.delete(domid);
   }
 
   /** Everything in the ring, oldest first (sysctl readconsole). */

@@ -26,6 +26,7 @@ function main(init: DomainThreadInit): void {
   const decoder = new TextDecoder();
   const host: DomainHost = {
     consoleWrite: (_id, bytes) => post({ t: 'log', text: decoder.decode(bytes) }),
+    printk: (_d, text) => post({ t: 'printk', text }),
     onShutdown: (_d, reason, detail) => post({ t: 'shutdown', reason, detail }),
     // No dom0 port is ever offered to a domU (dom0's backends bind the guests' ports instead).
     bindRemote: () => -EINVAL,

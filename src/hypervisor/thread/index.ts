@@ -48,6 +48,7 @@ export interface DomainThreadOptions {
 
 export interface DomainThreadEvents {
   log: [text: string];
+  printk: [text: string];
   shutdown: [reason: ShutdownReason, detail: string];
   /** The domain thread failed (the domain is dead). */
   error: [message: string];
@@ -85,6 +86,7 @@ export class DomainThread extends EventEmitter<DomainThreadEvents> implements Fr
     this.worker = new Worker(workerScript(), { workerData: init, name: `domain-${o.domid}` });
     this.worker.on('message', (m: FromDomainThread) => {
       if (m.t === 'log') this.emit('log', m.text);
+      else if (m.t === 'printk') this.emit('printk', m.text);
       else if (m.t === 'shutdown') this.emit('shutdown', m.reason, m.detail);
       else if (m.t === 'error') this.emit('error', m.message);
     });

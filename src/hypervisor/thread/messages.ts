@@ -21,6 +21,8 @@ export interface DomainThreadInit {
 export type FromDomainThread =
   /** HYPERVISOR_console_io output (the hypervisor log). */
   | { t: 'log'; text: string }
+  /** The hypervisor's own message about the domain (a crash report), for `xm dmesg`. */
+  | { t: 'printk'; text: string }
   | { t: 'shutdown'; reason: ShutdownReason; detail: string }
   /** A bug of ours outside any vCPU (a vCPU's own errors crash the domain instead). */
   | { t: 'error'; message: string }

@@ -3,7 +3,8 @@
 // running. Without a terminal (CI): stdin feeds the guest console, its output goes to stdout,
 // and xm exits once the domain is gone, with a status saying how it ended:
 //   0  the guest powered off
-//   1  it ended any other way (crash, destroy, reboot, ...); the reason goes to stderr
+//   1  it ended any other way (crash, destroy, reboot, ...); the reason and the domain's last
+//      hypervisor-console lines (its earlyprintk=xen output, Xen's crash report) go to stderr
 //   2  --timeout ran out; xm destroyed the domain
 
 import type { Socket } from 'node:net';
@@ -124,6 +125,10 @@ export async function runConsole(stream: ConsoleStream<unknown>, target: Console
       else {
         if (tty) stdout.write('\r\n');
         stderr.write(`${describe(end)}\n`);
+        // A domain that died before its console was up said why only to the hypervisor.
+        if (end.log !== undefined && end.log.length > 0) {
+          stderr.write(`Its last lines on the hypervisor console (all in \`xm dmesg\`):\n${end.log.join('\n')}\n`);
+        }
         finish(EXIT_OTHER_END);
       }
     },

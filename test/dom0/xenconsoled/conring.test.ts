@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { Conring, CONRING_SIZE } from '../../../src/dom0/xenconsoled/index.js';
+import { DOMAIN_TAIL_LINES } from '../../../src/dom0/xenconsoled/conring.js';
 
 describe('conring (xm dmesg)', () => {
   it('prefixes hypervisor lines with (XEN) and continues an unfinished line', () => {
@@ -62,5 +63,30 @@ describe('conring (xm dmesg)', () => {
     expect(() => r.append('x', 0x7ff0)).toThrow(/invalid domain 32752/);
     expect(() => r.append('x', 1.5)).toThrow(/invalid domain/);
     expect(() => new Conring(0)).toThrow(/conring size/);
+  });
+});
+
+describe("a domain's tail of the hypervisor console", () => {
+  it('keeps its own console_io lines and Xen\'s lines about it, not other domains\' or the host\'s', () => {
+    const r = new Conring();
+    r.printk('Xen version 4.4.4\n');
+    r.append('early words\n', 3);
+    r.append('someone else\n', 4);
+    r.printk('Domain 3 (vcpu#0) crashed on cpu#0:\nRIP:    e033:[<ffffffff81000018>]\n', 3);
+    expect(r.domainTail(3)).toEqual(['(d3) early words', '(XEN) Domain 3 (vcpu#0) crashed on cpu#0:', '(XEN) RIP:    e033:[<ffffffff81000018>]']);
+    expect(r.domainTail(4)).toEqual(['(d4) someone else']);
+    // Everything is in the ring itself too.
+    expect(r.read()).toContain('(XEN) Domain 3 (vcpu#0) crashed on cpu#0:\n');
+  });
+
+  it('holds only the last lines, and goes with the domain', () => {
+    const r = new Conring();
+    for (let i = 0; i < DOMAIN_TAIL_LINES + 10; i++) r.append(`line ${i}\n`, 5);
+    const t = r.domainTail(5);
+    expect(t).toHaveLength(DOMAIN_TAIL_LINES);
+    expect(t[t.length - 1]).toBe(`(d5) line ${DOMAIN_TAIL_LINES + 9}`);
+    expect(t[0]).toBe('(d5) line 10');
+    r.forgetDomain(5);
+    expect(r.domainTail(5)).toEqual([]);
   });
 });

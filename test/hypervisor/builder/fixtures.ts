@@ -47,6 +47,8 @@ export interface VmlinuxOptions {
   notes?: NoteSpec[];
   /** Leave the notes in a SHT_NOTE section without a PT_NOTE program header. */
   noPtNote?: boolean;
+  /** Assembly run at startup_xen (in place of the default calls and jumps). */
+  startup?: string;
 }
 
 export interface BuiltElf {
@@ -87,12 +89,13 @@ export class FixtureDir {
   .text
   .globl startup_xen
 startup_xen:
+${opts.startup ?? `
   /* calls and jumps give the x86 BCJ filter something to convert */
   .rept 300
   call helper
   jmp 1f
 1:
-  .endr
+  .endr`}
 helper:
   hlt
   ret
