@@ -8,6 +8,7 @@ import { Block } from './block.js';
 import { decodeBlock, decodeSingle } from './decoder.js';
 import { compileBlock, GEN_THRESHOLD } from './compile.js';
 import type { Instr } from './instr.js';
+import { join64, hi32 } from './u64.js';
 
 export { Reg } from './regs.js';
 export { Block } from './block.js';
@@ -257,12 +258,12 @@ export class Cpu {
 
   /** Register as a signed double: exact for addresses and small values. */
   getRegNum(r: number): number {
-    return this.hi[r] * 4294967296 + (this.lo[r] >>> 0);
+    return join64(this.hi[r], this.lo[r]);
   }
 
   /** Store a double (an address or a small signed value) into a register. */
   setRegNum(r: number, v: number): void {
     this.lo[r] = v | 0; // ToInt32 keeps the low 32 bits of an exact integer
-    this.hi[r] = Math.floor(v / 4294967296) | 0;
+    this.hi[r] = hi32(v);
   }
 }

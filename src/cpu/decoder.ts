@@ -1,5 +1,6 @@
 // Decodes x86-64 instructions into Instr records, a block at a time, driven by optable.ts.
 
+import { TWO32 } from './u64.js';
 import { Block } from './block.js';
 import type { Cpu } from './cpu.js';
 import { CpuFault, UnimplementedInstruction, hexBytes, hex64 } from './fault.js';
@@ -186,7 +187,7 @@ function decodeOne(c: Cpu, rip: number): Instr {
     else {
       const l = F.s32() >>> 0;
       const h = F.s32();
-      i.disp = h * 4294967296 + l;
+      i.disp = h * TWO32 + l;
     }
     i.base = NO_REG;
     i.mod = 0;

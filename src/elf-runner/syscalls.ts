@@ -24,6 +24,7 @@ import {
   syscallName,
 } from './linux.js';
 import { Process, SIG_DFL, SIG_IGN, State, sigbit, RLIM_INFINITY } from './process.js';
+import { join64, hi32 } from '../cpu/u64.js';
 
 const A0 = Reg.RDI, A1 = Reg.RSI, A2 = Reg.RDX, A3 = Reg.R10, A4 = Reg.R8, A5 = Reg.R9;
 const SIGSET_SIZE = 8;
@@ -37,20 +38,20 @@ const realtimeBase = BigInt(Date.now()) * 1000000n - hrNow();
 // ---- argument and user-memory helpers ----
 
 /** Argument as a signed double (pointers, sizes, offsets). */
-const num = (c: Cpu, r: number): number => c.hi[r] * 4294967296 + (c.lo[r] >>> 0);
+const num = (c: Cpu, r: number): number => join64(c.hi[r], c.lo[r]);
 /** Argument as a C int. */
 const int = (c: Cpu, r: number): number => c.lo[r];
 
 function rdU64(c: Cpu, a: number): number {
   const lo = c.m.rd64(a);
-  return c.m.hi * 4294967296 + (lo >>> 0);
+  return join64(c.m.hi, lo);
 }
 function rdBig(c: Cpu, a: number): bigint {
   const lo = c.m.rd64(a);
   return (BigInt(c.m.hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
 function wrU64(c: Cpu, a: number, v: number): void {
-  c.m.wr64(a, v | 0, Math.floor(v / 4294967296) | 0);
+  c.m.wr64(a, v | 0, hi32(v));
 }
 function wrBig(c: Cpu, a: number, v: bigint): void {
   const u = BigInt.asUintN(64, v);

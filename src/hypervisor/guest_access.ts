@@ -3,6 +3,7 @@
 
 import { CpuFault } from '../cpu/fault.js';
 import type { Vcpu } from './vcpu.js';
+import { join64 } from '../cpu/u64.js';
 
 export class GuestFault extends Error {
   constructor(readonly va: number) {
@@ -24,7 +25,7 @@ function guard<T>(va: number, f: () => T): T {
 export function readU64(v: Vcpu, va: number): number {
   return guard(va, () => {
     const lo = v.cpu.m.rd64(va);
-    return (v.cpu.m.hi >>> 0) * 4294967296 + (lo >>> 0);
+    return join64(v.cpu.m.hi >>> 0, lo);
   });
 }
 
@@ -32,7 +33,7 @@ export function readU64(v: Vcpu, va: number): number {
 export function readI64(v: Vcpu, va: number): number {
   return guard(va, () => {
     const lo = v.cpu.m.rd64(va);
-    return v.cpu.m.hi * 4294967296 + (lo >>> 0);
+    return join64(v.cpu.m.hi, lo);
   });
 }
 

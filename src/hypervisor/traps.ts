@@ -9,6 +9,7 @@ import { CpuFault } from '../cpu/fault.js';
 import { Reg, SReg } from '../cpu/regs.js';
 import { FLAT_KERNEL_CS, FLAT_KERNEL_SS, HYPERVISOR_VIRT_START, HYPERVISOR_VIRT_END, TBF_EXCEPTION_ERRCODE, TBF_INTERRUPT, VGCF_in_syscall, VGCF_syscall_disables_events } from './public.js';
 import type { Vcpu } from './vcpu.js';
+import { join64, hi32 } from '../cpu/u64.js';
 
 const IOPL = 0x3000, VM = 0x20000, RF = 0x10000, NT = 0x4000;
 
@@ -21,11 +22,11 @@ export class DomainCrash extends Error {
 }
 
 function rd(v: Vcpu, r: number): number {
-  return v.cpu.hi[r] * 4294967296 + (v.cpu.lo[r] >>> 0);
+  return join64(v.cpu.hi[r], v.cpu.lo[r]);
 }
 function wr(v: Vcpu, r: number, x: number): void {
   v.cpu.lo[r] = x | 0;
-  v.cpu.hi[r] = Math.floor(x / 4294967296) | 0;
+  v.cpu.hi[r] = hi32(x);
 }
 
 /**
@@ -61,10 +62,10 @@ export function bounce(v: Vcpu, eip: number, tbf: number, errorCode: number): vo
     [c.lo[Reg.R11], c.hi[Reg.R11]],
   ];
   if (hasErr) words.push([errorCode | 0, 0]);
-  words.push([rip | 0, Math.floor(rip / 4294967296) | 0]);
+  words.push([rip | 0, hi32(rip)]);
   words.push([cs, savedMask & 0xff]);
   words.push([frameFlags, 0]);
-  words.push([oldRsp | 0, Math.floor(oldRsp / 4294967296) | 0]);
+  words.push([oldRsp | 0, hi32(oldRsp)]);
   words.push([ss, 0]);
   const base = sp - words.length * 8;
   try {
@@ -136,7 +137,7 @@ export function doIret(v: Vcpu): void {
     if (v.userTable === 0) throw new DomainCrash('guest switching to user mode with no user page tables');
     if (v.kernelMode) v.toggleGuestMode();
   }
-  c.rip = q[Iret.RIP + 1] * 4294967296 + (q[Iret.RIP] >>> 0);
+  c.rip = join64(q[Iret.RIP + 1], q[Iret.RIP]);
   c.sreg[SReg.CS] = q[Iret.CS] | 3;
   c.sreg[SReg.SS] = q[Iret.SS] | 3;
   const rflags = q[Iret.RFLAGS];

@@ -3,6 +3,7 @@
 // tables and GS bases, the kernel stack for entries from user mode, the trap table and
 // callbacks, where its vcpu_info lives, its timer and run state.
 
+import { join64 } from '../cpu/u64.js';
 import { Cpu, type CpuHooks } from '../cpu/cpu.js';
 import { PageWalker } from '../mmu/pagewalk.js';
 import { vcpu_info, shared_info } from './abi/xen.js';
@@ -121,7 +122,7 @@ export class Vcpu {
   cr2(): number {
     const o = this.vcpuInfoOff + vcpu_info.fields.arch.offset;
     const dv = new DataView(this.mem.sab);
-    return dv.getUint32(o, true) + dv.getInt32(o + 4, true) * 4294967296;
+    return join64(dv.getInt32(o + 4, true), dv.getUint32(o, true));
   }
 
   /** Switch between guest kernel and guest user mode (Xen's toggle_guest_mode). */

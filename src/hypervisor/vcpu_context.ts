@@ -2,6 +2,7 @@
 // (xen/arch/x86/domain.c arch_set_info_guest, PV part). Linux's cpu_initialize_context fills
 // user_regs, trap_ctxt, gdt, kernel_ss/sp, ctrlreg[3], the callbacks and gs_base_kernel.
 
+import { join64 } from '../cpu/u64.js';
 import { SReg } from '../cpu/regs.js';
 import { cpu_user_regs, vcpu_guest_context, trap_info } from './abi/xen.js';
 import { setFlags } from '../cpu/flags.js';
@@ -25,8 +26,8 @@ export function initialiseVcpu(d: Domain, caller: Vcpu, t: Vcpu, ctxVa: number):
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const f = vcpu_guest_context.fields;
-  const u64 = (o: number) => dv.getUint32(o, true) + dv.getUint32(o + 4, true) * 4294967296;
-  const i64 = (o: number) => dv.getUint32(o, true) + dv.getInt32(o + 4, true) * 4294967296;
+  const u64 = (o: number) => join64(dv.getUint32(o + 4, true), dv.getUint32(o, true));
+  const i64 = (o: number) => join64(dv.getInt32(o + 4, true), dv.getUint32(o, true));
   const flags = u64(f.flags.offset);
   const cr3 = u64(f.ctrlreg.offset + 3 * 8);
   const l4 = Math.floor(cr3 / 4096);

@@ -6,6 +6,7 @@ import type { Handler, Instr } from '../instr.js';
 import { Pfx } from '../instr.js';
 import { OpF, def, defPick } from '../optable.js';
 import { ea, getReg, readE, readMem, setReg, writeMem, writeE } from './operands.js';
+import { join64 } from '../u64.js';
 
 /** BT family: kind 0 BT, 1 BTS, 2 BTR, 3 BTC. Only CF is defined; the rest are kept. */
 function btOp(c: Cpu, i: Instr, kind: number, bitLo: number, bitHi: number, fromReg: boolean): void {
@@ -21,7 +22,7 @@ function btOp(c: Cpu, i: Instr, kind: number, bitLo: number, bitHi: number, from
     // A register bit offset is signed and may address memory beyond the operand.
     addr = ea(c, i);
     if (fromReg) {
-      const off = sz === 8 ? bitHi * 4294967296 + (bitLo >>> 0) : sz === 4 ? bitLo | 0 : (bitLo << 16) >> 16;
+      const off = sz === 8 ? join64(bitHi, bitLo) : sz === 4 ? bitLo | 0 : (bitLo << 16) >> 16;
       addr += Math.floor(off / w) * sz;
       bit = ((off % w) + w) % w;
     } else bit = bitLo & (w - 1);

@@ -9,12 +9,13 @@ import { OpF, def, defPick, terminator } from '../optable.js';
 import { groupFF } from './alu.js';
 import { push64 } from './stack.js';
 import { readE } from './operands.js';
+import { join64, hi32 } from '../u64.js';
 
 const CANON = 0x800000000000;
 
 /** Indirect target from a 64-bit value; a non-canonical one is #GP at the branch. */
 function target(lo: number, hi: number): number {
-  const t = hi * 4294967296 + (lo >>> 0);
+  const t = join64(hi, lo);
   if (t >= CANON || t < -CANON) throw gpFault('non-canonical branch target');
   return t;
 }
@@ -35,19 +36,19 @@ for (let cc = 0; cc < 16; cc++) {
 
 const call = terminator((c: Cpu, i: Instr) => {
   const n = i.next;
-  push64(c, n | 0, Math.floor(n / 4294967296) | 0);
+  push64(c, n | 0, hi32(n));
   c.rip = i.target;
 });
 def(0xe8, OpF.Jz | OpF.F64, 'call', call);
 
 /** Near RET: a non-canonical return address faults with RSP not yet moved (as on hardware). */
 function retTo(c: Cpu, release: number): void {
-  const sp = c.hi[Reg.RSP] * 4294967296 + (c.lo[Reg.RSP] >>> 0);
+  const sp = join64(c.hi[Reg.RSP], c.lo[Reg.RSP]);
   const lo = c.m.rd64(sp);
   c.rip = target(lo, c.m.hi);
   const nsp = sp + 8 + release;
   c.lo[Reg.RSP] = nsp | 0;
-  c.hi[Reg.RSP] = Math.floor(nsp / 4294967296) | 0;
+  c.hi[Reg.RSP] = hi32(nsp);
 }
 const ret = terminator((c: Cpu) => retTo(c, 0));
 const retImm = terminator((c: Cpu, i: Instr) => retTo(c, i.imm & 0xffff));
@@ -58,7 +59,7 @@ const callE = terminator((c: Cpu, i: Instr) => {
   const lo = readE(c, i, 8);
   const t = target(lo, c.rh);
   const n = i.next;
-  push64(c, n | 0, Math.floor(n / 4294967296) | 0);
+  push64(c, n | 0, hi32(n));
   c.rip = t;
 });
 const jmpE = terminator((c: Cpu, i: Instr) => {

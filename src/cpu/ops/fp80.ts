@@ -1,3 +1,4 @@
+import { join64 } from '../u64.js';
 // The x87 80-bit extended format <-> JS doubles. An image is three int32s: mantissa low,
 // mantissa high (bit 63 is the explicit integer bit), sign<<15 | exponent (bias 16383).
 
@@ -89,7 +90,7 @@ function roundMant(lo: number, hi: number, e: number): number {
   if (e < -1075 - 1) return 0;
   // Fast path: a mantissa with at most 53 significant bits in the normal double range is exact.
   // (Scaled in two exact steps: 2^(e-63) alone underflows for small e.)
-  if ((lo & 0x7ff) === 0 && e >= -1022) return ((hi >>> 0) * 4294967296 + (lo >>> 0)) * 2 ** -63 * 2 ** e;
+  if ((lo & 0x7ff) === 0 && e >= -1022) return join64(hi >>> 0, lo) * 2 ** -63 * 2 ** e;
   // Keep 53 bits (fewer for double denormals) and round the rest by hand, ties to even.
   const keep = e >= -1022 ? 53 : 53 - (-1022 - e);
   if (keep <= 0) {

@@ -8,6 +8,7 @@ import { gpFault } from '../fault.js';
 import type { Instr } from '../instr.js';
 import { OpF, defPick, terminator } from '../optable.js';
 import { pop64 } from './stack.js';
+import { join64 } from '../u64.js';
 
 // At CPL 3 with IOPL 0, IRET may not change IF, IOPL or VM (SDM IRET pseudo-code).
 const KEEP = 0x200 | 0x3000 | 0x20000;
@@ -29,7 +30,7 @@ const iretq = terminator((c: Cpu, _i: Instr) => {
   c.sreg[SReg.SS] = ss;
   c.lo[4] = rspLo;
   c.hi[4] = rspHi;
-  c.rip = ripHi * 4294967296 + (ripLo >>> 0);
+  c.rip = join64(ripHi, ripLo);
 });
 
 defPick(0xcf, OpF.D64, 'iret', (i) => (i.opsz === 8 ? iretq : undefined));

@@ -7,6 +7,7 @@
 
 import type { Cpu } from '../cpu.js';
 import { Seg, type Instr } from '../instr.js';
+import { join64, hi32 } from '../u64.js';
 
 /** Linear address of the ModRM memory operand. */
 export function ea(c: Cpu, i: Instr): number {
@@ -17,12 +18,12 @@ export function ea(c: Cpu, i: Instr): number {
   if (i.base >= 0) {
     const h = c.hi[i.base];
     if ((h + 0x100000) >>> 21 !== 0) return eaWide(c, i);
-    a += h * 4294967296 + (c.lo[i.base] >>> 0);
+    a += join64(h, c.lo[i.base]);
   }
   if (i.index >= 0) {
     const h = c.hi[i.index];
     if ((h + 0x100000) >>> 21 !== 0) return eaWide(c, i);
-    a += (h * 4294967296 + (c.lo[i.index] >>> 0)) * i.scale;
+    a += join64(h, c.lo[i.index]) * i.scale;
   }
   if (i.seg !== Seg.None) a += i.seg === Seg.FS ? c.fsBase : c.gsBase;
   return a;
@@ -34,7 +35,7 @@ export function ea(c: Cpu, i: Instr): number {
  */
 export function eaHalves(c: Cpu, i: Instr): number {
   let lo = i.disp | 0;
-  let hi = Math.floor(i.disp / 4294967296) | 0;
+  let hi = hi32(i.disp);
   if (i.base >= 0) {
     const s = (lo >>> 0) + (c.lo[i.base] >>> 0);
     hi = (hi + c.hi[i.base] + (s > 0xffffffff ? 1 : 0)) | 0;
@@ -57,7 +58,7 @@ export function eaHalves(c: Cpu, i: Instr): number {
 /** The address modulo 2^64, computed in 32-bit halves, as a signed double. */
 function eaWide(c: Cpu, i: Instr): number {
   const lo = eaHalves(c, i);
-  let a = c.rh * 4294967296 + (lo >>> 0);
+  let a = join64(c.rh, lo);
   if (i.seg !== Seg.None) a += i.seg === Seg.FS ? c.fsBase : c.gsBase;
   return a;
 }
@@ -153,14 +154,14 @@ export function sext(v: number, sz: number): number {
 
 /** 64-bit value as a signed double (exact for |v| < 2^53; addresses and counters). */
 export function toNum(lo: number, hi: number): number {
-  return hi * 4294967296 + (lo >>> 0);
+  return join64(hi, lo);
 }
 
 export function regNum(c: Cpu, r: number): number {
-  return c.hi[r] * 4294967296 + (c.lo[r] >>> 0);
+  return join64(c.hi[r], c.lo[r]);
 }
 
 export function setRegNum(c: Cpu, r: number, v: number): void {
   c.lo[r] = v | 0;
-  c.hi[r] = Math.floor(v / 4294967296) | 0;
+  c.hi[r] = hi32(v);
 }

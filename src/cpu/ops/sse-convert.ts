@@ -8,6 +8,7 @@
 // inputs, 64-bit integers beyond 2^53, float32 results that are tiny or overflow, and
 // directed rounding of inexact results go through softfloat.ts.
 
+import { TWO32 } from '../u64.js';
 import type { Cpu } from '../cpu.js';
 import type { Handler, Instr } from '../instr.js';
 import { ea, setReg } from './operands.js';
@@ -22,7 +23,6 @@ import {
 const MIN32 = 1.1754943508222875e-38;
 const MAX32 = 3.4028234663852886e38;
 const MIN64 = 2.2250738585072014e-308;
-const TWO32 = 4294967296;
 const TWO63 = 9223372036854775808;
 
 // ---- float -> integer ----

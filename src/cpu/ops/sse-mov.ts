@@ -13,6 +13,7 @@ import { ea, setReg } from './operands.js';
 import {
   AU8, BU8, loadAM, memOnly, mmxEnter, nmFault, regOnly, rm, setMM, srcM, sse, ld128, st128, syncRaw,
 } from './sse-common.js';
+import { join64 } from '../u64.js';
 
 // ---- full 128-bit moves ----
 
@@ -338,7 +339,7 @@ function maskmovq(c: Cpu, i: Instr): void {
 }
 function maskBase(c: Cpu, i: Instr): number {
   // DS:rDI (segment overrides apply; 67 selects EDI).
-  let a = c.hi[7] * 4294967296 + (c.lo[7] >>> 0);
+  let a = join64(c.hi[7], c.lo[7]);
   if (i.adsz === 4) a = c.lo[7] >>> 0;
   if (i.seg === 4) a += c.fsBase;
   else if (i.seg === 5) a += c.gsBase;

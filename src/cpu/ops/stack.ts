@@ -8,41 +8,42 @@ import { OpF, def, defPick } from '../optable.js';
 import { groupFF } from './alu.js';
 import { opReg } from './mov.js';
 import { ea, getReg, readE, readMem, setReg, storeE } from './operands.js';
+import { join64, hi32 } from '../u64.js';
 
 const RSP = Reg.RSP;
 
 /** Push a value of 8 (or 2) bytes; RSP changes only after the write succeeded. */
 export function push64(c: Cpu, lo: number, hi: number): void {
-  const sp = c.hi[RSP] * 4294967296 + (c.lo[RSP] >>> 0) - 8;
+  const sp = join64(c.hi[RSP], c.lo[RSP]) - 8;
   c.m.wr64(sp, lo, hi);
   c.lo[RSP] = sp | 0;
-  c.hi[RSP] = Math.floor(sp / 4294967296) | 0;
+  c.hi[RSP] = hi32(sp);
 }
 
 /** Pop 8 bytes: low half returned, high half in c.rh. */
 export function pop64(c: Cpu): number {
-  const sp = c.hi[RSP] * 4294967296 + (c.lo[RSP] >>> 0);
+  const sp = join64(c.hi[RSP], c.lo[RSP]);
   const lo = c.m.rd64(sp);
   c.rh = c.m.hi;
   const nsp = sp + 8;
   c.lo[RSP] = nsp | 0;
-  c.hi[RSP] = Math.floor(nsp / 4294967296) | 0;
+  c.hi[RSP] = hi32(nsp);
   return lo;
 }
 
 function push16(c: Cpu, v: number): void {
-  const sp = c.hi[RSP] * 4294967296 + (c.lo[RSP] >>> 0) - 2;
+  const sp = join64(c.hi[RSP], c.lo[RSP]) - 2;
   c.m.wr16(sp, v);
   c.lo[RSP] = sp | 0;
-  c.hi[RSP] = Math.floor(sp / 4294967296) | 0;
+  c.hi[RSP] = hi32(sp);
 }
 
 function pop16(c: Cpu): number {
-  const sp = c.hi[RSP] * 4294967296 + (c.lo[RSP] >>> 0);
+  const sp = join64(c.hi[RSP], c.lo[RSP]);
   const v = c.m.rd16(sp);
   const nsp = sp + 2;
   c.lo[RSP] = nsp | 0;
-  c.hi[RSP] = Math.floor(nsp / 4294967296) | 0;
+  c.hi[RSP] = hi32(nsp);
   return v;
 }
 
@@ -85,13 +86,13 @@ groupFF[6] = pushE;
 function popE(c: Cpu, i: Instr): void {
   // The address is computed with RSP already incremented (SDM: POP r/m).
   const sz = i.opsz;
-  const sp = c.hi[RSP] * 4294967296 + (c.lo[RSP] >>> 0);
+  const sp = join64(c.hi[RSP], c.lo[RSP]);
   const v = readMem(c, sp, sz);
   const vh = c.rh;
   const old0 = c.lo[RSP], old1 = c.hi[RSP];
   const nsp = sp + sz;
   c.lo[RSP] = nsp | 0;
-  c.hi[RSP] = Math.floor(nsp / 4294967296) | 0;
+  c.hi[RSP] = hi32(nsp);
   try {
     storeE(c, i, sz, v, vh);
   } catch (e) {
@@ -117,12 +118,12 @@ def(0x9d, OpF.D64, 'popf', (c, i) => {
 
 function leave(c: Cpu): void {
   // RSP = RBP, then pop RBP.
-  const sp = c.hi[Reg.RBP] * 4294967296 + (c.lo[Reg.RBP] >>> 0);
+  const sp = join64(c.hi[Reg.RBP], c.lo[Reg.RBP]);
   const v = c.m.rd64(sp);
   const vh = c.m.hi;
   const nsp = sp + 8;
   c.lo[RSP] = nsp | 0;
-  c.hi[RSP] = Math.floor(nsp / 4294967296) | 0;
+  c.hi[RSP] = hi32(nsp);
   c.lo[Reg.RBP] = v;
   c.hi[Reg.RBP] = vh;
 }
@@ -132,10 +133,10 @@ function enter(c: Cpu, i: Instr): void {
   const size = i.imm & 0xffff;
   const level = i.imm2 & 31;
   // RSP and RBP change only once every push has landed: a fault midway leaves them as they were.
-  let sp = c.hi[RSP] * 4294967296 + (c.lo[RSP] >>> 0) - 8;
+  let sp = join64(c.hi[RSP], c.lo[RSP]) - 8;
   c.m.wr64(sp, c.lo[Reg.RBP], c.hi[Reg.RBP]);
   const frame = sp;
-  let bp = c.hi[Reg.RBP] * 4294967296 + (c.lo[Reg.RBP] >>> 0);
+  let bp = join64(c.hi[Reg.RBP], c.lo[Reg.RBP]);
   for (let k = 1; k < level; k++) {
     bp -= 8;
     const v = c.m.rd64(bp);
@@ -144,15 +145,15 @@ function enter(c: Cpu, i: Instr): void {
   }
   if (level > 0) {
     sp -= 8;
-    c.m.wr64(sp, frame | 0, Math.floor(frame / 4294967296) | 0);
+    c.m.wr64(sp, frame | 0, hi32(frame));
   }
   sp -= size;
   // SDM (ENTER, #PF): "if a write using the final value of the stack pointer ... would cause a page fault".
   c.m.writableOffset(sp);
   c.lo[Reg.RBP] = frame | 0;
-  c.hi[Reg.RBP] = Math.floor(frame / 4294967296) | 0;
+  c.hi[Reg.RBP] = hi32(frame);
   c.lo[RSP] = sp | 0;
-  c.hi[RSP] = Math.floor(sp / 4294967296) | 0;
+  c.hi[RSP] = hi32(sp);
 }
 defPick(0xc8, OpF.D64 | OpF.Iw | OpF.IwIb, 'enter', (i) => (i.opsz === 2 ? undefined : enter));
 

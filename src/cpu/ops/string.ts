@@ -8,11 +8,12 @@ import type { Handler, Instr } from '../instr.js';
 import { OpF, def } from '../optable.js';
 import { alu } from './alu.js';
 import { getReg, readMem, setReg, writeMem } from './operands.js';
+import { join64, hi32 } from '../u64.js';
 
 const RSI = Reg.RSI, RDI = Reg.RDI, RCX = Reg.RCX;
 
 function rd(c: Cpu, r: number, i: Instr): number {
-  return i.adsz === 4 ? c.lo[r] >>> 0 : c.hi[r] * 4294967296 + (c.lo[r] >>> 0);
+  return i.adsz === 4 ? c.lo[r] >>> 0 : join64(c.hi[r], c.lo[r]);
 }
 function wr(c: Cpu, r: number, v: number, i: Instr): void {
   if (i.adsz === 4) {
@@ -20,11 +21,11 @@ function wr(c: Cpu, r: number, v: number, i: Instr): void {
     c.hi[r] = 0;
   } else {
     c.lo[r] = v | 0;
-    c.hi[r] = Math.floor(v / 4294967296) | 0;
+    c.hi[r] = hi32(v);
   }
 }
 function count(c: Cpu, i: Instr): number {
-  return i.adsz === 4 ? c.lo[RCX] >>> 0 : c.hi[RCX] * 4294967296 + (c.lo[RCX] >>> 0);
+  return i.adsz === 4 ? c.lo[RCX] >>> 0 : join64(c.hi[RCX], c.lo[RCX]);
 }
 function segBase(c: Cpu, i: Instr): number {
   return i.seg === 4 ? c.fsBase : i.seg === 5 ? c.gsBase : 0;

@@ -9,12 +9,13 @@ import { CpuFault, Vector, gpFault, udFault } from '../fault.js';
 import type { Handler, Instr } from '../instr.js';
 import { OpF, def, defPick, terminator } from '../optable.js';
 import { ea } from './operands.js';
+import { hi32 } from '../u64.js';
 
 const syscall = terminator((c: Cpu, i: Instr) => {
   // Architectural effects first (RCX = return address, R11 = RFLAGS), then the layer above.
   const n = i.next;
   c.lo[Reg.RCX] = n | 0;
-  c.hi[Reg.RCX] = Math.floor(n / 4294967296) | 0;
+  c.hi[Reg.RCX] = hi32(n);
   c.lo[Reg.R11] = getFlags(c) & ~0x10000;
   c.hi[Reg.R11] = 0;
   c.hooks.syscall(c);
@@ -27,7 +28,7 @@ function rdtsc(c: Cpu): void {
   const t = c.hooks.rdtsc(c);
   c.lo[0] = t | 0;
   c.hi[0] = 0;
-  c.lo[2] = Math.floor(t / 4294967296) | 0;
+  c.lo[2] = hi32(t);
   c.hi[2] = 0;
 }
 def(0x131, 0, 'rdtsc', rdtsc);

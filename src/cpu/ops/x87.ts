@@ -27,6 +27,7 @@ import { nmFault } from './sse-common.js';
 import { X80, classify80, f64ToFp80, fp80ToF64 } from './fp80.js';
 import { F32, F64, MX, Op, RC, Fmt, arith as sfArith, env, roundPack, setEnv, sqrt as sfSqrt } from './softfloat.js';
 import { fswValue } from './fxsave.js';
+import { join64, hi32 } from '../u64.js';
 
 // FSW bits.
 const IE = 0x1, DE = 0x2, ZE = 0x4, OE = 0x8, UE = 0x10, PE = 0x20, SF = 0x40;
@@ -238,7 +239,7 @@ function loadMem(c: Cpu, a: number, t: MemT): number {
     case MemT.I32: return c.m.rd32(a);
     default: {
       const lo = c.m.rd64(a);
-      return c.m.hi * 4294967296 + (lo >>> 0); // rounded once when beyond 2^53
+      return join64(c.m.hi, lo); // rounded once when beyond 2^53
     }
   }
 }
@@ -488,7 +489,7 @@ function storeInt(c: Cpu, a: number, bytes: number, truncate: boolean): boolean 
       // Memory first: a page fault must leave the status word alone.
       if (bytes === 2) c.m.wr16(a, r & 0xffff);
       else if (bytes === 4) c.m.wr32(a, r | 0);
-      else c.m.wr64(a, r | 0, Math.floor(r / 4294967296) | 0);
+      else c.m.wr64(a, r | 0, hi32(r));
       if (r !== v) raise(c, PE); // PE is post-computation: stored anyway
       c.fsw = Math.abs(r) > Math.abs(v) ? c.fsw | C1 : c.fsw & ~C1;
       return true;
@@ -568,7 +569,7 @@ function fldMem(c: Cpu, a: number, t: MemT): void {
   if (t === MemT.I64) {
     const lo = c.m.rd64(a), hi = c.m.hi;
     if (hi >= -0x200000 && hi < 0x200000) {
-      push(c, hi * 4294967296 + (lo >>> 0));
+      push(c, join64(hi, lo));
       return;
     }
     // Beyond 2^53: keep the exact 80-bit image.

@@ -1,6 +1,8 @@
 // Guest-visible structures are described once, as field tables with C's natural alignment;
 // offsets everywhere else come from these tables, never from literals scattered in code.
 
+import { join64 } from '../../cpu/u64.js';
+
 export type Prim = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'u64' | 'i64';
 
 const PRIM_SIZE: Record<Prim, number> = { u8: 1, i8: 1, u16: 2, i16: 2, u32: 4, i32: 4, u64: 8, i64: 8 };
@@ -107,8 +109,8 @@ export class View<N extends string = string> {
       case 'i16': return dv.getInt16(o, true);
       case 'u32': return dv.getUint32(o, true);
       case 'i32': return dv.getInt32(o, true);
-      case 'u64': return dv.getUint32(o, true) + dv.getUint32(o + 4, true) * 4294967296;
-      case 'i64': return dv.getUint32(o, true) + dv.getInt32(o + 4, true) * 4294967296;
+      case 'u64': return join64(dv.getUint32(o + 4, true), dv.getUint32(o, true));
+      case 'i64': return join64(dv.getInt32(o + 4, true), dv.getUint32(o, true));
     }
   }
 

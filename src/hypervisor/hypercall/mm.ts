@@ -9,6 +9,7 @@ import { linear48, pageIndex } from '../../mmu/pte.js';
 import type { Domain } from '../domain.js';
 import type { Vcpu } from '../vcpu.js';
 import { sarg, uarg, type HypercallFn } from './types.js';
+import { join64 } from '../../cpu/u64.js';
 
 const MMU_NORMAL_PT_UPDATE = 0;
 const MMU_MACHPHYS_UPDATE = 1;
@@ -40,12 +41,12 @@ export const mmu_update: HypercallFn = (d, v, a) => {
     const ptrLo = read64Halves(v, e), ptrHi = v.cpu.m.hi;
     const valLo = read64Halves(v, e + 8), valHi = v.cpu.m.hi;
     const cmd = ptrLo & 7; // xen/arch/x86/mm.c do_mmu_update: req.ptr & (sizeof(l1_pgentry_t)-1)
-    const maddr = (ptrHi >>> 0) * 4294967296 + ((ptrLo & ~7) >>> 0);
+    const maddr = join64(ptrHi >>> 0, ptrLo & ~7);
     if (cmd === MMU_NORMAL_PT_UPDATE || cmd === MMU_PT_UPDATE_PRESERVE_AD) {
       rc = writePte(d, maddr, valLo, valHi, cmd === MMU_PT_UPDATE_PRESERVE_AD);
     } else if (cmd === MMU_MACHPHYS_UPDATE) {
       // The M2P is identity for a domain-local machine; accept only what keeps it so.
-      rc = Math.floor(maddr / 4096) === (valHi >>> 0) * 4294967296 + (valLo >>> 0) ? 0 : -EINVAL;
+      rc = Math.floor(maddr / 4096) === join64(valHi >>> 0, valLo) ? 0 : -EINVAL;
     } else rc = -ENOSYS;
     if (rc) break;
   }

@@ -18,6 +18,7 @@
 //   write, for data clusters and for L2 tables alike; so are compressed clusters (read with
 //   zlib raw deflate, never written compressed) and clusters still in a backing file.
 
+import { TWO32 } from '../../../cpu/u64.js';
 import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { constants as zlibConstants, inflateRaw } from 'node:zlib';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -45,7 +46,6 @@ import {
 
 const inflateRawAsync = promisify(inflateRaw);
 
-const TWO32 = 2 ** 32;
 const COPIED = 0x80000000; // bit 63, in the high word
 const COMPRESSED = 0x40000000; // bit 62, in the high word
 const ZERO = 1; // bit 0 of a standard cluster descriptor (version 3 only)
