@@ -1,0 +1,357 @@
+// A read-only ext2/3/4 reader: enough to find and read /boot's files from a guest's disk, with
+// no mounting and no privileges (pygrub used libfsimage's ext2fs plugin for this).
+//
+// The file system is the guest's and may be hostile. Every count and pointer is checked against
+// the superblock before it is used, file and directory reads are capped, symbolic links are
+// followed at most MAX_SYMLINKS times (as Linux's MAXSYMLINKS), so a bad image gives a
+// PygrubError naming the image and the structure, never a hang or a huge allocation.
+
+import { type ByteSource } from './source.js';
+import { PygrubError } from './errors.js';
+import { blockMapRuns, extentRuns, type BlockDevice, type Run } from './ext-map.js';
+import {
+  DIR_ENTRY,
+  EXT_MAGIC,
+  GROUP_DESC,
+  GROUP_DESC_SIZE_32,
+  GROUP_DESC_SIZE_64_MIN,
+  INCOMPAT,
+  INODE,
+  INODE_FLAG,
+  I_BLOCK_BYTES,
+  ROOT_INODE,
+  RO_COMPAT_SPARSE_SUPER,
+  SUPERBLOCK,
+  SUPERBLOCK_OFFSET,
+  SUPERBLOCK_SIZE,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  hiLo,
+  view,
+} from './ext-layout.js';
+
+const MAX_SYMLINKS = 40;
+const MAX_SYMLINK_SIZE = 4096; // PATH_MAX
+const MAX_DIR_SIZE = 64 << 20;
+const MAX_PATH_COMPONENTS = 4096;
+
+// Incompat features whose presence does not change how we read /boot. RECOVER (journal needs
+// replay) is read as is, as libext2fs-based pygrub did; MMP, FLEX_BG, CSUM_SEED, LARGEDIR,
+// EA_INODE only affect things we never look at; ENCRYPT and CASEFOLD only concern flagged
+// directories/files; INLINE_DATA files are handled when they fit in the inode.
+const SUPPORTED_INCOMPAT =
+  INCOMPAT.FILETYPE |
+  INCOMPAT.RECOVER |
+  INCOMPAT.META_BG |
+  INCOMPAT.EXTENTS |
+  INCOMPAT.BIT64 |
+  INCOMPAT.MMP |
+  INCOMPAT.FLEX_BG |
+  INCOMPAT.EA_INODE |
+  INCOMPAT.CSUM_SEED |
+  INCOMPAT.LARGEDIR |
+  INCOMPAT.INLINE_DATA |
+  INCOMPAT.ENCRYPT |
+  INCOMPAT.CASEFOLD;
+
+export type FileType = 'file' | 'dir' | 'symlink' | 'other';
+
+export interface Inode {
+  readonly ino: number;
+  readonly mode: number;
+  readonly type: FileType;
+  readonly size: number;
+  readonly flags: number;
+  /** The 60-byte i_block area, copied. */
+  readonly iBlock: Uint8Array;
+}
+
+function typeOf(mode: number): FileType {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return 'file';
+    case S_IFDIR: return 'dir';
+    case S_IFLNK: return 'symlink';
+    default: return 'other';
+  }
+}
+
+/** Probes for the ext2/3/4 magic without throwing: used to skip non-ext partitions quickly. */
+export async function looksLikeExt(src: ByteSource): Promise<boolean> {
+  if (src.size < SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE) return false;
+  const sb = await src.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE);
+  return view(SUPERBLOCK, sb).get('s_magic') === EXT_MAGIC;
+}
+
+export class ExtFs {
+  private readonly groupDescCache = new Map<number, number>();
+
+  private constructor(
+    readonly src: ByteSource,
+    readonly blockSize: number,
+    readonly blocksCount: number,
+    private readonly firstDataBlock: number,
+    private readonly blocksPerGroup: number,
+    private readonly inodesPerGroup: number,
+    private readonly inodesCount: number,
+    private readonly inodeSize: number,
+    private readonly descSize: number,
+    private readonly groupCount: number,
+    private readonly incompat: number,
+    private readonly roCompat: number,
+    private readonly firstMetaBg: number,
+  ) {}
+
+  /** Reads and checks the superblock of the file system at the start of `src`. */
+  static async open(src: ByteSource): Promise<ExtFs> {
+    const fail = (msg: string, code: 'EFS' | 'EUNSUPPORTED' = 'EFS'): PygrubError =>
+      new PygrubError(code, `${src.name}: ${msg}`);
+    if (src.size < SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE) throw fail(`too small for an ext2/3/4 file system (${src.size} bytes)`);
+    const sb = view(SUPERBLOCK, await src.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+    if (sb.get('s_magic') !== EXT_MAGIC) {
+      throw fail(`no ext2/3/4 file system (superblock magic 0x${sb.get('s_magic').toString(16)}, want 0xef53)`);
+    }
+    const logBlock = sb.get('s_log_block_size');
+    // 1 KiB to 64 KiB, as Linux accepts.
+    if (logBlock > 6) throw fail(`corrupt superblock: s_log_block_size ${logBlock}`);
+    const blockSize = 1024 << logBlock;
+    const incompat = sb.get('s_feature_incompat');
+    if (incompat & INCOMPAT.JOURNAL_DEV) throw fail('is an external ext3/4 journal, not a file system', 'EUNSUPPORTED');
+    const unknown = incompat & ~SUPPORTED_INCOMPAT;
+    if (unknown) throw fail(`unsupported ext4 incompat features 0x${unknown.toString(16)}`, 'EUNSUPPORTED');
+    const is64 = (incompat & INCOMPAT.BIT64) !== 0;
+    const blocksCount = hiLo(is64 ? sb.get('s_blocks_count_hi') : 0, sb.get('s_blocks_count_lo'));
+    const firstDataBlock = sb.get('s_first_data_block');
+    const blocksPerGroup = sb.get('s_blocks_per_group');
+    const inodesPerGroup = sb.get('s_inodes_per_group');
+    const inodesCount = sb.get('s_inodes_count');
+    const rev = sb.get('s_rev_level');
+    const inodeSize = rev === 0 ? 128 : sb.get('s_inode_size');
+    const descSize = is64 ? sb.get('s_desc_size') : GROUP_DESC_SIZE_32;
+    if (blocksCount === 0 || firstDataBlock >= blocksCount) throw fail(`corrupt superblock: ${blocksCount} blocks, first data block ${firstDataBlock}`);
+    if (blocksPerGroup === 0 || blocksPerGroup > 8 * blockSize) throw fail(`corrupt superblock: ${blocksPerGroup} blocks per group`);
+    if (inodesPerGroup === 0 || inodesPerGroup > 8 * blockSize) throw fail(`corrupt superblock: ${inodesPerGroup} inodes per group`);
+    if (inodeSize < 128 || inodeSize > blockSize || (inodeSize & (inodeSize - 1)) !== 0) throw fail(`corrupt superblock: inode size ${inodeSize}`);
+    if (is64 && (descSize < GROUP_DESC_SIZE_64_MIN || descSize > blockSize || (descSize & (descSize - 1)) !== 0)) {
+      throw fail(`corrupt superblock: group descriptor size ${descSize}`);
+    }
+    const groupCount = Math.ceil((blocksCount - firstDataBlock) / blocksPerGroup);
+    if (inodesCount > groupCount * inodesPerGroup) throw fail(`corrupt superblock: ${inodesCount} inodes in ${groupCount} groups of ${inodesPerGroup}`);
+    if (blocksCount * blockSize > src.size) {
+      throw new PygrubError(
+        'EDISK',
+        `${src.name}: the file system is ${blocksCount * blockSize} bytes but only ${src.size} are there (truncated image?)`,
+      );
+    }
+    return new ExtFs(
+      src, blockSize, blocksCount, firstDataBlock, blocksPerGroup, inodesPerGroup, inodesCount,
+      inodeSize, descSize, groupCount, incompat, sb.get('s_feature_ro_compat'), sb.get('s_first_meta_bg'),
+    );
+  }
+
+  private where(ino?: number): string {
+    return ino === undefined ? this.src.name : `${this.src.name}: inode ${ino}`;
+  }
+
+  readBlock(block: number): Promise<Uint8Array> {
+    return this.src.read(block * this.blockSize, this.blockSize);
+  }
+
+  private groupHasSuper(group: number): boolean {
+    if (!(this.roCompat & RO_COMPAT_SPARSE_SUPER) || group <= 1) return true;
+    for (const p of [3, 5, 7]) {
+      let n = p;
+      while (n < group) n *= p;
+      if (n === group) return true;
+    }
+    return false;
+  }
+
+  /** Byte offset of group `group`'s descriptor (contiguous table, or per meta group with META_BG). */
+  private descOffset(group: number): number {
+    const perBlock = this.blockSize / this.descSize;
+    const descBlock = Math.floor(group / perBlock);
+    let block: number;
+    if (!(this.incompat & INCOMPAT.META_BG) || descBlock < this.firstMetaBg) {
+      block = this.firstDataBlock + 1 + descBlock;
+    } else {
+      // META_BG: each meta group's descriptors sit in its first group, after any superblock copy.
+      const metaFirstGroup = descBlock * perBlock;
+      block = this.firstDataBlock + metaFirstGroup * this.blocksPerGroup + (this.groupHasSuper(metaFirstGroup) ? 1 : 0);
+    }
+    return block * this.blockSize + (group % perBlock) * this.descSize;
+  }
+
+  private async inodeTable(group: number): Promise<number> {
+    const cached = this.groupDescCache.get(group);
+    if (cached !== undefined) return cached;
+    const size = Math.min(this.descSize, GROUP_DESC.size);
+    const d = view(GROUP_DESC, padTo(await this.src.read(this.descOffset(group), size), GROUP_DESC.size));
+    const hi = this.descSize >= GROUP_DESC_SIZE_64_MIN ? d.get('bg_inode_table_hi') : 0;
+    const table = hiLo(hi, d.get('bg_inode_table_lo'));
+    const tableBlocks = Math.ceil((this.inodesPerGroup * this.inodeSize) / this.blockSize);
+    if (table === 0 || table + tableBlocks > this.blocksCount) {
+      throw new PygrubError('EFS', `${this.src.name}: group ${group}'s inode table at block ${table} is outside the file system`);
+    }
+    this.groupDescCache.set(group, table);
+    return table;
+  }
+
+  async inode(ino: number): Promise<Inode> {
+    if (!Number.isInteger(ino) || ino < 1 || ino > this.inodesCount) {
+      throw new PygrubError('EFS', `${this.src.name}: inode number ${ino} out of range (1..${this.inodesCount})`);
+    }
+    const group = Math.floor((ino - 1) / this.inodesPerGroup);
+    if (group >= this.groupCount) throw new PygrubError('EFS', `${this.where(ino)}: in group ${group} of ${this.groupCount}`);
+    const table = await this.inodeTable(group);
+    const index = (ino - 1) % this.inodesPerGroup;
+    const bytes = await this.src.read(table * this.blockSize + index * this.inodeSize, INODE.size);
+    const v = view(INODE, bytes);
+    const mode = v.get('i_mode');
+    const type = typeOf(mode);
+    const size = hiLo(v.get('i_size_high'), v.get('i_size_lo'));
+    const iBlockAt = v.addr('i_block');
+    return { ino, mode, type, size, flags: v.get('i_flags'), iBlock: bytes.slice(iBlockAt, iBlockAt + I_BLOCK_BYTES) };
+  }
+
+  private device(ino: number): BlockDevice {
+    return { blockSize: this.blockSize, blocksCount: this.blocksCount, where: this.where(ino), readBlock: (b) => this.readBlock(b) };
+  }
+
+  /** The contents of an inode, refused if larger than `cap` bytes. */
+  async readInode(inode: Inode, cap: number, what: string): Promise<Buffer> {
+    if (inode.size > cap) {
+      throw new PygrubError('ETOOBIG', `${this.where(inode.ino)}: ${what} is ${inode.size} bytes, more than the ${cap}-byte limit`);
+    }
+    if (inode.flags & INODE_FLAG.ENCRYPT) throw new PygrubError('EUNSUPPORTED', `${this.where(inode.ino)}: ${what} is encrypted`);
+    if (inode.flags & INODE_FLAG.INLINE_DATA) {
+      // Only the part in i_block; the rest would be in the system.data xattr, which we do not read.
+      if (inode.size > I_BLOCK_BYTES) {
+        throw new PygrubError('EUNSUPPORTED', `${this.where(inode.ino)}: ${what} uses inline data beyond the inode (${inode.size} bytes)`);
+      }
+      return Buffer.from(inode.iBlock.subarray(0, inode.size));
+    }
+    const fileBlocks = Math.ceil(inode.size / this.blockSize);
+    const dev = this.device(inode.ino);
+    const runs = inode.flags & INODE_FLAG.EXTENTS
+      ? await extentRuns(dev, inode.iBlock, fileBlocks)
+      : await blockMapRuns(dev, inode.iBlock, fileBlocks);
+    const out = Buffer.alloc(inode.size);
+    for (const run of runs) await this.readRun(run, out);
+    return out;
+  }
+
+  private async readRun(run: Run, out: Buffer): Promise<void> {
+    const start = run.logical * this.blockSize;
+    const length = Math.min(run.count * this.blockSize, out.length - start);
+    if (length <= 0) return;
+    out.set(await this.src.read(run.physical * this.blockSize, length), start);
+  }
+
+  /** Looks `name` up in directory `dir`; null if absent. A linear scan (htree blocks included). */
+  async lookup(dir: Inode, name: string): Promise<number | null> {
+    if (dir.type !== 'dir') throw new PygrubError('EFS', `${this.where(dir.ino)}: not a directory`);
+    if (dir.flags & INODE_FLAG.INLINE_DATA) {
+      throw new PygrubError('EUNSUPPORTED', `${this.where(dir.ino)}: inline-data directories are not supported`);
+    }
+    const want = Buffer.from(name, 'utf8');
+    const data = await this.readInode(dir, MAX_DIR_SIZE, 'directory');
+    const bs = this.blockSize;
+    for (let blockStart = 0; blockStart < data.length; blockStart += bs) {
+      const blockEnd = Math.min(blockStart + bs, data.length);
+      let pos = blockStart;
+      while (pos + DIR_ENTRY.size <= blockEnd) {
+        const e = view(DIR_ENTRY, data, pos);
+        let recLen = e.get('rec_len');
+        // With 64 KiB blocks a whole-block entry's rec_len (65536) is stored as 0 or 65535.
+        if (bs === 65536 && (recLen === 0 || recLen === 65535) && pos === blockStart) recLen = bs;
+        const nameLen = e.get('name_len');
+        if (recLen < DIR_ENTRY.size || recLen % 4 !== 0 || pos + recLen > blockEnd || DIR_ENTRY.size + nameLen > recLen) {
+          throw new PygrubError(
+            'EFS',
+            `${this.where(dir.ino)}: corrupt directory entry at byte ${pos} (rec_len ${recLen}, name_len ${nameLen})`,
+          );
+        }
+        const ino = e.get('inode');
+        if (ino !== 0 && nameLen === want.length) {
+          const at = pos + DIR_ENTRY.size;
+          if (want.equals(data.subarray(at, at + nameLen))) return ino;
+        }
+        pos += recLen;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Resolves an absolute path from the file system's root, following symbolic links in every
+   * component (absolute targets from this root, relative ones from the link's directory) and
+   * in the last one too unless `followLast` is false. Null if something is missing.
+   */
+  async resolve(path: string, followLast = true): Promise<Inode | null> {
+    const root = await this.inode(ROOT_INODE);
+    if (root.type !== 'dir') throw new PygrubError('EFS', `${this.src.name}: the root inode is not a directory`);
+    const pending = splitPath(path);
+    let dir = root;
+    let cur = root;
+    let links = 0;
+    let steps = 0;
+    while (pending.length > 0) {
+      if (++steps > MAX_PATH_COMPONENTS) throw new PygrubError('EFS', `${this.src.name}: ${path}: path too long`);
+      const name = pending.shift() as string;
+      if (dir.type !== 'dir') return null;
+      const ino = await this.lookup(dir, name);
+      if (ino === null) return null;
+      const next = await this.inode(ino);
+      if (next.type === 'symlink' && (pending.length > 0 || followLast)) {
+        if (++links > MAX_SYMLINKS) {
+          throw new PygrubError('EFS', `${this.src.name}: ${path}: too many levels of symbolic links (a loop?)`);
+        }
+        const target = await this.readLink(next);
+        pending.unshift(...splitPath(target));
+        if (target.startsWith('/')) dir = root;
+        cur = dir;
+        continue;
+      }
+      cur = next;
+      dir = next;
+    }
+    return cur;
+  }
+
+  async readLink(inode: Inode): Promise<string> {
+    if (inode.size === 0 || inode.size > MAX_SYMLINK_SIZE) {
+      throw new PygrubError('EFS', `${this.where(inode.ino)}: symbolic link of ${inode.size} bytes`);
+    }
+    // A fast symlink keeps its target in i_block itself.
+    const fast = inode.size < I_BLOCK_BYTES && !(inode.flags & (INODE_FLAG.EXTENTS | INODE_FLAG.INLINE_DATA));
+    const bytes = fast ? Buffer.from(inode.iBlock.subarray(0, inode.size)) : await this.readInode(inode, MAX_SYMLINK_SIZE, 'symbolic link');
+    return bytes.toString('utf8');
+  }
+
+  /** A regular file's contents by path, or null if the path does not exist. */
+  async readFile(path: string, cap: number): Promise<Buffer | null> {
+    const inode = await this.resolve(path);
+    if (inode === null) return null;
+    if (inode.type !== 'file') {
+      throw new PygrubError('EFS', `${this.src.name}: ${path} is not a regular file (${inode.type})`);
+    }
+    return this.readInode(inode, cap, path);
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return (await this.resolve(path)) !== null;
+  }
+}
+
+function splitPath(path: string): string[] {
+  return path.split('/').filter((c) => c !== '' && c !== '.');
+}
+
+function padTo(bytes: Uint8Array, size: number): Uint8Array {
+  if (bytes.length >= size) return bytes;
+  const out = new Uint8Array(size);
+  out.set(bytes);
+  return out;
+}
