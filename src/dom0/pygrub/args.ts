@@ -44,6 +44,17 @@ export function shellSplit(s: string): string[] {
   return out;
 }
 
+/** A long option by its full name or, as getopt allows, a prefix of exactly one name. */
+function longOption(given: string): string {
+  if (WITH_VALUE.has(given) || FLAGS.has(given)) return given;
+  const matches = [...WITH_VALUE, ...FLAGS].filter((o) => o.startsWith(given));
+  if (given !== '' && matches.length === 1) return matches[0];
+  if (matches.length > 1 && given !== '') {
+    throw new PygrubError('EINVAL', `pygrub: option --${given} is ambiguous (${matches.map((m) => `--${m}`).join(', ')})`);
+  }
+  throw new PygrubError('EINVAL', `pygrub: unknown option --${given}`);
+}
+
 /**
  * Options from pygrub arguments ("-q --entry=2", or already split words). Later options win, as
  * in pygrub. Positional words (the disk, which the caller passes separately) are refused.
@@ -58,15 +69,13 @@ export function parsePygrubArgs(argv: string | readonly string[]): PygrubOptions
     let value: string | undefined;
     if (w.startsWith('--')) {
       const eq = w.indexOf('=');
-      name = eq === -1 ? w.slice(2) : w.slice(2, eq);
+      name = longOption(eq === -1 ? w.slice(2) : w.slice(2, eq));
       if (eq !== -1) value = w.slice(eq + 1);
       if (WITH_VALUE.has(name)) {
         if (value === undefined) {
           if (i + 1 >= words.length) throw new PygrubError('EINVAL', `pygrub: option --${name} requires an argument`);
           value = words[++i];
         }
-      } else if (!FLAGS.has(name)) {
-        throw new PygrubError('EINVAL', `pygrub: unknown option --${name}`);
       } else if (value !== undefined) {
         throw new PygrubError('EINVAL', `pygrub: option --${name} takes no argument`);
       }
@@ -97,4 +106,29 @@ export function parsePygrubArgs(argv: string | readonly string[]): PygrubOptions
     }
   }
   return opts;
+}
+
+/** What a domain config gives a bootloader (xm create's names). */
+export interface BootloaderConfig {
+  /** xm's `bootargs` (xend's bootloader_args): pygrub options such as "-q --entry=1". */
+  bootargs?: string;
+  /** xm's `kernel` and `ramdisk` with a bootloader: paths inside the guest (--kernel/--ramdisk). */
+  kernel?: string;
+  ramdisk?: string;
+  /** The kernel arguments xend built from root=, ip= and extra= (--args). */
+  args?: string;
+}
+
+/**
+ * The options pygrub ran with under xend 4.4 (XendBootloader.bootloader): --kernel, --ramdisk
+ * and --args from the config first, then the shell-split `bootargs`, whose options win. xm
+ * itself supplies bootargs "-q" when the console is not attached (xm/create.py); pass that in
+ * if you want the same default; it changes nothing here (there is never an interactive menu).
+ */
+export function pygrubOptionsFromConfig(config: BootloaderConfig): PygrubOptions {
+  const argv: string[] = [];
+  if (config.kernel) argv.push(`--kernel=${config.kernel}`);
+  if (config.ramdisk) argv.push(`--ramdisk=${config.ramdisk}`);
+  if (config.args) argv.push(`--args=${config.args}`);
+  return parsePygrubArgs([...argv, ...shellSplit(config.bootargs ?? '')]);
 }

@@ -16,7 +16,9 @@ import {
   GROUP_DESC_SIZE_32,
   GROUP_DESC_SIZE_64_MIN,
   INCOMPAT,
+  INLINE_DATA_XATTR,
   INODE,
+  INODE_EXTRA,
   INODE_FLAG,
   I_BLOCK_BYTES,
   ROOT_INODE,
@@ -28,19 +30,28 @@ import {
   S_IFLNK,
   S_IFMT,
   S_IFREG,
+  XATTR_ENTRY,
+  XATTR_IBODY_HEADER,
+  XATTR_INDEX_SYSTEM,
+  XATTR_MAGIC,
   hiLo,
   view,
 } from './ext-layout.js';
 
 const MAX_SYMLINKS = 40;
 const MAX_SYMLINK_SIZE = 4096; // PATH_MAX
-const MAX_DIR_SIZE = 64 << 20;
+// Real directories on a boot path are a few KiB; a bigger one only costs reading time (its
+// blocks may all be the same block), so the cap keeps a hostile one to a fraction of a second.
+const MAX_DIR_SIZE = 16 << 20;
+// A directory is read this much at a time.
+const DIR_READ_BYTES = 256 << 10;
 const MAX_PATH_COMPONENTS = 4096;
 
 // Incompat features whose presence does not change how we read /boot. RECOVER (journal needs
 // replay) is read as is, as libext2fs-based pygrub did; MMP, FLEX_BG, CSUM_SEED, LARGEDIR,
 // EA_INODE only affect things we never look at; ENCRYPT and CASEFOLD only concern flagged
-// directories/files; INLINE_DATA files are handled when they fit in the inode.
+// directories/files; INLINE_DATA files and directories are read from i_block and the in-inode
+// system.data attribute (where Linux keeps all of an inline inode's data).
 const SUPPORTED_INCOMPAT =
   INCOMPAT.FILETYPE |
   INCOMPAT.RECOVER |
@@ -66,7 +77,12 @@ export interface Inode {
   readonly flags: number;
   /** The 60-byte i_block area, copied. */
   readonly iBlock: Uint8Array;
+  /** With INLINE_DATA: what follows i_block's part (the system.data attribute), else empty. */
+  readonly inlineMore: Uint8Array;
 }
+
+// An inline-data directory keeps its parent's inode number in i_block's first word; entries follow.
+const INLINE_DIR_PARENT = 4;
 
 function typeOf(mode: number): FileType {
   switch (mode & S_IFMT) {
@@ -206,80 +222,137 @@ export class ExtFs {
     if (group >= this.groupCount) throw new PygrubError('EFS', `${this.where(ino)}: in group ${group} of ${this.groupCount}`);
     const table = await this.inodeTable(group);
     const index = (ino - 1) % this.inodesPerGroup;
-    const bytes = await this.src.read(table * this.blockSize + index * this.inodeSize, INODE.size);
+    const bytes = await this.src.read(table * this.blockSize + index * this.inodeSize, this.inodeSize);
     const v = view(INODE, bytes);
     const mode = v.get('i_mode');
     const type = typeOf(mode);
-    const size = hiLo(v.get('i_size_high'), v.get('i_size_lo'));
+    // As Linux's ext4_isize: the high half counts for regular files, and for directories only
+    // with LARGEDIR (in old ext2 it was i_dir_acl, which may hold anything).
+    const large = type === 'file' || (type === 'dir' && (this.incompat & INCOMPAT.LARGEDIR) !== 0);
+    const size = hiLo(large ? v.get('i_size_high') : 0, v.get('i_size_lo'));
     const iBlockAt = v.addr('i_block');
-    return { ino, mode, type, size, flags: v.get('i_flags'), iBlock: bytes.slice(iBlockAt, iBlockAt + I_BLOCK_BYTES) };
+    const flags = v.get('i_flags');
+    const inlineMore = flags & INODE_FLAG.INLINE_DATA ? this.inlineXattr(ino, bytes) : new Uint8Array(0);
+    return { ino, mode, type, size, flags, iBlock: bytes.slice(iBlockAt, iBlockAt + I_BLOCK_BYTES), inlineMore };
+  }
+
+  /** The value of the in-inode "system.data" attribute (empty if there is none). */
+  private inlineXattr(ino: number, inode: Uint8Array): Uint8Array {
+    const none = new Uint8Array(0);
+    if (inode.length <= INODE.size + INODE_EXTRA.size) return none;
+    const extra = view(INODE_EXTRA, inode, INODE.size).get('i_extra_isize');
+    const start = INODE.size + extra;
+    if (extra % 4 !== 0 || start + XATTR_IBODY_HEADER.size > inode.length) return none;
+    if (view(XATTR_IBODY_HEADER, inode, start).get('h_magic') !== XATTR_MAGIC) return none;
+    const first = start + XATTR_IBODY_HEADER.size;
+    for (let pos = first; pos + XATTR_ENTRY.size <= inode.length;) {
+      const e = view(XATTR_ENTRY, inode, pos);
+      if (new DataView(inode.buffer, inode.byteOffset + pos, 4).getUint32(0, true) === 0) break; // last entry
+      const nameLen = e.get('e_name_len');
+      const nameAt = pos + XATTR_ENTRY.size;
+      const name = Buffer.from(inode.subarray(nameAt, nameAt + nameLen)).toString('latin1');
+      if (e.get('e_name_index') === XATTR_INDEX_SYSTEM && name === INLINE_DATA_XATTR) {
+        const at = first + e.get('e_value_offs');
+        const size = e.get('e_value_size');
+        if (e.get('e_value_inum') !== 0 || at + size > inode.length) {
+          throw new PygrubError('EFS', `${this.where(ino)}: system.data attribute out of the inode`);
+        }
+        return inode.slice(at, at + size);
+      }
+      pos = nameAt + Math.ceil(nameLen / 4) * 4;
+    }
+    return none;
   }
 
   private device(ino: number): BlockDevice {
     return { blockSize: this.blockSize, blocksCount: this.blocksCount, where: this.where(ino), readBlock: (b) => this.readBlock(b) };
   }
 
-  /** The contents of an inode, refused if larger than `cap` bytes. */
-  async readInode(inode: Inode, cap: number, what: string): Promise<Buffer> {
+  /** The runs of blocks holding an inode's data (not for inline data). */
+  private runs(inode: Inode): Promise<Run[]> {
+    const fileBlocks = Math.ceil(inode.size / this.blockSize);
+    const dev = this.device(inode.ino);
+    return inode.flags & INODE_FLAG.EXTENTS
+      ? extentRuns(dev, inode.iBlock, fileBlocks)
+      : blockMapRuns(dev, inode.iBlock, fileBlocks);
+  }
+
+  private checkReadable(inode: Inode, cap: number, what: string): void {
     if (inode.size > cap) {
       throw new PygrubError('ETOOBIG', `${this.where(inode.ino)}: ${what} is ${inode.size} bytes, more than the ${cap}-byte limit`);
     }
     if (inode.flags & INODE_FLAG.ENCRYPT) throw new PygrubError('EUNSUPPORTED', `${this.where(inode.ino)}: ${what} is encrypted`);
+  }
+
+  /** The contents of an inode, refused if larger than `cap` bytes. */
+  async readInode(inode: Inode, cap: number, what: string): Promise<Buffer> {
+    this.checkReadable(inode, cap, what);
     if (inode.flags & INODE_FLAG.INLINE_DATA) {
-      // Only the part in i_block; the rest would be in the system.data xattr, which we do not read.
-      if (inode.size > I_BLOCK_BYTES) {
-        throw new PygrubError('EUNSUPPORTED', `${this.where(inode.ino)}: ${what} uses inline data beyond the inode (${inode.size} bytes)`);
+      const data = Buffer.concat([inode.iBlock, inode.inlineMore]);
+      if (inode.size > data.length) {
+        throw new PygrubError('EFS', `${this.where(inode.ino)}: ${what} has ${inode.size} bytes of inline data but holds ${data.length}`);
       }
-      return Buffer.from(inode.iBlock.subarray(0, inode.size));
+      return data.subarray(0, inode.size);
     }
-    const fileBlocks = Math.ceil(inode.size / this.blockSize);
-    const dev = this.device(inode.ino);
-    const runs = inode.flags & INODE_FLAG.EXTENTS
-      ? await extentRuns(dev, inode.iBlock, fileBlocks)
-      : await blockMapRuns(dev, inode.iBlock, fileBlocks);
     const out = Buffer.alloc(inode.size);
-    for (const run of runs) await this.readRun(run, out);
+    for (const run of await this.runs(inode)) {
+      const start = run.logical * this.blockSize;
+      const length = Math.min(run.count * this.blockSize, out.length - start);
+      if (length > 0) out.set(await this.src.read(run.physical * this.blockSize, length), start);
+    }
     return out;
   }
 
-  private async readRun(run: Run, out: Buffer): Promise<void> {
-    const start = run.logical * this.blockSize;
-    const length = Math.min(run.count * this.blockSize, out.length - start);
-    if (length <= 0) return;
-    out.set(await this.src.read(run.physical * this.blockSize, length), start);
-  }
-
-  /** Looks `name` up in directory `dir`; null if absent. A linear scan (htree blocks included). */
+  /**
+   * Looks `name` up in directory `dir`; null if absent. A linear scan of the blocks the
+   * directory really has (htree index blocks read as empty entries), a few at a time, so a
+   * directory claiming a huge size costs nothing until it has the blocks to match.
+   */
   async lookup(dir: Inode, name: string): Promise<number | null> {
     if (dir.type !== 'dir') throw new PygrubError('EFS', `${this.where(dir.ino)}: not a directory`);
-    if (dir.flags & INODE_FLAG.INLINE_DATA) {
-      throw new PygrubError('EUNSUPPORTED', `${this.where(dir.ino)}: inline-data directories are not supported`);
-    }
+    this.checkReadable(dir, MAX_DIR_SIZE, 'directory');
     const want = Buffer.from(name, 'utf8');
-    const data = await this.readInode(dir, MAX_DIR_SIZE, 'directory');
-    const bs = this.blockSize;
-    for (let blockStart = 0; blockStart < data.length; blockStart += bs) {
-      const blockEnd = Math.min(blockStart + bs, data.length);
-      let pos = blockStart;
-      while (pos + DIR_ENTRY.size <= blockEnd) {
-        const e = view(DIR_ENTRY, data, pos);
-        let recLen = e.get('rec_len');
-        // With 64 KiB blocks a whole-block entry's rec_len (65536) is stored as 0 or 65535.
-        if (bs === 65536 && (recLen === 0 || recLen === 65535) && pos === blockStart) recLen = bs;
-        const nameLen = e.get('name_len');
-        if (recLen < DIR_ENTRY.size || recLen % 4 !== 0 || pos + recLen > blockEnd || DIR_ENTRY.size + nameLen > recLen) {
-          throw new PygrubError(
-            'EFS',
-            `${this.where(dir.ino)}: corrupt directory entry at byte ${pos} (rec_len ${recLen}, name_len ${nameLen})`,
-          );
+    if (dir.flags & INODE_FLAG.INLINE_DATA) {
+      // No "." or ".." entries: the parent is i_block's first word.
+      if (name === '..') return new DataView(dir.iBlock.buffer, dir.iBlock.byteOffset, 4).getUint32(0, true);
+      return this.scanDirBlock(dir, dir.iBlock.subarray(INLINE_DIR_PARENT), want) ??
+        (dir.inlineMore.length > 0 ? this.scanDirBlock(dir, dir.inlineMore, want) : null);
+    }
+    const perRead = Math.max(1, Math.floor(DIR_READ_BYTES / this.blockSize));
+    for (const run of await this.runs(dir)) {
+      for (let done = 0; done < run.count; done += perRead) {
+        const count = Math.min(perRead, run.count - done);
+        const data = await this.src.read((run.physical + done) * this.blockSize, count * this.blockSize);
+        for (let b = 0; b < count; b++) {
+          const found = this.scanDirBlock(dir, data.subarray(b * this.blockSize, (b + 1) * this.blockSize), want);
+          if (found !== null) return found;
         }
-        const ino = e.get('inode');
-        if (ino !== 0 && nameLen === want.length) {
-          const at = pos + DIR_ENTRY.size;
-          if (want.equals(data.subarray(at, at + nameLen))) return ino;
-        }
-        pos += recLen;
       }
+    }
+    return null;
+  }
+
+  private scanDirBlock(dir: Inode, block: Uint8Array, want: Buffer): number | null {
+    const bs = block.length;
+    let pos = 0;
+    while (pos + DIR_ENTRY.size <= bs) {
+      const e = view(DIR_ENTRY, block, pos);
+      let recLen = e.get('rec_len');
+      // With 64 KiB blocks a whole-block entry's rec_len (65536) is stored as 0 or 65535.
+      if (bs === 65536 && (recLen === 0 || recLen === 65535) && pos === 0) recLen = bs;
+      const nameLen = e.get('name_len');
+      if (recLen < DIR_ENTRY.size || recLen % 4 !== 0 || pos + recLen > bs || DIR_ENTRY.size + nameLen > recLen) {
+        throw new PygrubError(
+          'EFS',
+          `${this.where(dir.ino)}: corrupt directory entry at byte ${pos} of a block (rec_len ${recLen}, name_len ${nameLen})`,
+        );
+      }
+      const ino = e.get('inode');
+      if (ino !== 0 && nameLen === want.length) {
+        const at = pos + DIR_ENTRY.size;
+        if (want.equals(block.subarray(at, at + nameLen))) return ino;
+      }
+      pos += recLen;
     }
     return null;
   }

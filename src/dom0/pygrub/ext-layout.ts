@@ -107,6 +107,30 @@ export const INODE = struct('ext4_inode', [
   ['i_obso_faddr', 'u32'],
   ['i_osd2', 'u8', 12],
 ]);
+/** Right after the 128-byte inode, in inodes bigger than that: how much more it uses. */
+export const INODE_EXTRA = struct('ext4_inode_extra', [
+  ['i_extra_isize', 'u16'],
+  ['i_checksum_hi', 'u16'],
+]);
+
+/**
+ * In-inode extended attributes (after the extra fields): a magic word, then entries each
+ * followed by its name padded to 4 bytes, ended by a zero word; values are addressed from the
+ * first entry. Inline data keeps what does not fit in i_block in "system.data".
+ */
+export const XATTR_IBODY_HEADER = struct('ext4_xattr_ibody_header', [['h_magic', 'u32']]);
+export const XATTR_ENTRY = struct('ext4_xattr_entry', [
+  ['e_name_len', 'u8'],
+  ['e_name_index', 'u8'],
+  ['e_value_offs', 'u16'],
+  ['e_value_inum', 'u32'],
+  ['e_value_size', 'u32'],
+  ['e_hash', 'u32'],
+]);
+export const XATTR_MAGIC = 0xea020000;
+export const XATTR_INDEX_SYSTEM = 7;
+export const INLINE_DATA_XATTR = 'data';
+
 /** i_block: 15 words = 60 bytes (block map, extent root, fast symlink target or inline data). */
 export const I_BLOCK_BYTES = 60;
 export const N_DIRECT = 12;

@@ -2,15 +2,17 @@
 // boot loader config names, as Xen's tools/pygrub/src/pygrub does, but in-process and in
 // TypeScript (no mounting, no root, no temporary files).
 //
-//   import { pygrub, parsePygrubArgs, formatSxp } from '../pygrub/index.js';
+//   import { pygrub, pygrubOptionsFromConfig, parsePygrubArgs, formatSxp } from '../pygrub/index.js';
 //
 //   const boot = await pygrub('/srv/xen/debian.qcow2', { entry: '1', args: 'console=hvc0' });
 //   // boot.kernel: Buffer, boot.ramdisk: Buffer | null, boot.args: string, boot.entryTitle,
 //   // boot.kernelPath / ramdiskPath / configPath / partition / entryIndex, boot.warnings
 //
-//   // From an xm config: bootloader_args = "-q --entry=2", bootargs = "..." (xend passes
-//   // kernel/ramdisk/extra as --kernel/--ramdisk/--args):
-//   const opts = { ...parsePygrubArgs(cfg.bootloader_args ?? ''), args: cfg.bootargs };
+//   // From an xm config, with the options xend 4.4 gave pygrub: bootargs (bootloader_args,
+//   // e.g. "-q --entry=1") parsed as pygrub's command line; kernel/ramdisk naming paths in
+//   // the guest; the root=/ip=/extra= kernel arguments appended to the entry's:
+//   const opts = pygrubOptionsFromConfig({ bootargs: cfg.bootargs, kernel: cfg.kernel,
+//                                          ramdisk: cfg.ramdisk, args: 'root=/dev/xvda1 ro' });
 //
 //   formatSxp(boot.kernelPath, boot.ramdiskPath, boot.args)
 //   // 'linux (kernel /boot/vmlinuz-...)(ramdisk /boot/initrd.img-...)(args "root=... ro")'
@@ -27,16 +29,16 @@
 // 4. Entry: --entry (index or exact title), else the config's default (index, title, or
 //    "submenu>title"; saved_entry/next_entry/"saved" mean 0 as in pygrub), else 0.
 // 5. Reads the kernel and initrd(s) from that file system (each at most 128 MiB by default);
-//    args = the entry's arguments, a blank, then options.args (xm's bootargs / pygrub --args).
+//    args = the entry's arguments, a blank, then options.args (pygrub's --args).
 //
 // Every failure is a PygrubError (errors.ts) whose message names the disk, the partition and
 // the file, e.g. "debian.img: no /boot/grub/grub.cfg, ... found (the file system has no /boot)",
 // "debian.img partition 1: /boot/grub/grub.cfg line 12: "}" closes no menuentry or submenu".
 // Not supported: file systems other than ext2/3/4, interactive menus, grubenv's saved_entry,
-// GRUB script evaluation (if/else are not evaluated), inline-data directories.
+// GRUB script evaluation (if/else are not evaluated), encrypted files, journal replay.
 
 export { pygrub, formatSxp, DEFAULT_MAX_FILE_SIZE, type PygrubOptions, type PygrubResult } from './pygrub.js';
-export { parsePygrubArgs, shellSplit } from './args.js';
+export { parsePygrubArgs, pygrubOptionsFromConfig, shellSplit, type BootloaderConfig } from './args.js';
 export { PygrubError, type PygrubErrorCode } from './errors.js';
 export { CONFIG_FILES, chooseEntry, type Menu, type MenuEntry, type MenuKind } from './menu.js';
 export { parseGrub2 } from './grub2.js';

@@ -21,7 +21,7 @@ export const DEFAULT_MAX_FILE_SIZE = 128 << 20;
 export interface PygrubOptions {
   /** --entry: an entry index or exact title; unknown ones boot the default (with a warning). */
   entry?: string;
-  /** --args / the domain's `bootargs`: appended to the entry's arguments after a blank. */
+  /** --args: kernel arguments appended to the entry's after a blank (xend: root=, ip=, extra=). */
   args?: string;
   /** --kernel: boot this path from the guest's file system; no config file is read. */
   kernel?: string;

@@ -6,7 +6,7 @@ import { parseGrub2, grubWords } from '../../../src/dom0/pygrub/grub2.js';
 import { parseGrubLegacy } from '../../../src/dom0/pygrub/grub-legacy.js';
 import { parseExtlinux } from '../../../src/dom0/pygrub/extlinux.js';
 import { chooseEntry, ConfigSyntaxError, splitCommand } from '../../../src/dom0/pygrub/menu.js';
-import { parsePygrubArgs, shellSplit } from '../../../src/dom0/pygrub/args.js';
+import { parsePygrubArgs, pygrubOptionsFromConfig, shellSplit } from '../../../src/dom0/pygrub/args.js';
 import { debianGrubCfg, UUID } from './helpers.js';
 
 const V1 = '6.1.0-18-cloud-amd64';
@@ -192,5 +192,20 @@ describe('pygrub arguments', () => {
     expect(() => parsePygrubArgs('--offset=abc')).toThrow(/offset value must be an integer/);
     expect(() => parsePygrubArgs('disk.img')).toThrow(/unexpected argument/);
     expect(shellSplit(`a 'b c' "d \\"e\\"" f\\ g`)).toEqual(['a', 'b c', 'd "e"', 'f g']);
+  });
+
+  it('long options by unique prefix, as getopt', () => {
+    expect(parsePygrubArgs('--ent=1 --qu')).toEqual({ entry: '1', quiet: true });
+    expect(() => parsePygrubArgs('--output-d=/tmp --o=x')).toThrow(/--o is ambiguous \(--offset, --output, --output-format, --output-directory\)/);
+  });
+
+  it('what xend 4.4 passed: --kernel/--ramdisk/--args from the config, then bootargs (which win)', () => {
+    expect(pygrubOptionsFromConfig({ bootargs: '-q --entry="Debian GNU/Linux"', args: 'root=/dev/xvda1 ro console=hvc0' })).toEqual({
+      quiet: true, entry: 'Debian GNU/Linux', args: 'root=/dev/xvda1 ro console=hvc0',
+    });
+    expect(pygrubOptionsFromConfig({ kernel: '/vmlinuz', ramdisk: '/initrd.img', bootargs: '--kernel=/boot/other' })).toEqual({
+      kernel: '/boot/other', ramdisk: '/initrd.img',
+    });
+    expect(pygrubOptionsFromConfig({})).toEqual({});
   });
 });

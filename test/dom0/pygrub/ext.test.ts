@@ -50,12 +50,17 @@ const TREE: Record<string, TreeNode> = {
   'boot/small': 'hello',
   'boot/thirteen': bytes('thirteen', 13 * 1024 + 5), // past the 12 direct blocks at 1K
   'boot/vmlinuz-6.1.0-18-cloud-amd64': bytes('kernel', 300 * 1024 + 17), // double indirect at 1K
-  'boot/frag': { sparse: 1 << 20, at: islands('frag', 12, 80 * 1024, 5000) }, // >4 extents: depth 1
+  // >4 extents: a depth-1 tree. It ends with data: mke2fs -d -O inline_data drops a trailing hole.
+  'boot/frag': { sparse: 11 * 80 * 1024 + 5000, at: islands('frag', 12, 80 * 1024, 5000) },
   'vmlinuz': { symlink: 'boot/vmlinuz-6.1.0-18-cloud-amd64' }, // fast, relative
   'boot/long': { symlink: `/boot/${'d/'.repeat(0)}${'s'.repeat(70)}` }, // slow (>= 60 bytes)
   [`boot/${'s'.repeat(70)}`]: 'slow target',
   'boot/up': { symlink: '../boot/./small' },
   'boot/dirlink': { symlink: '/boot' },
+  // Small enough to be inline with inline_data: a directory, a 100-byte file (i_block + xattr).
+  'tiny/dir/hello': 'inline',
+  'tiny/dir/up': { symlink: '../../boot/small' },
+  'tiny/med': 'm'.repeat(100),
   ...manyNames,
 };
 
@@ -71,6 +76,7 @@ const VARIANTS: Variant[] = [
   { name: 'ext4 without extents (block maps), 1K blocks', type: 'ext4', opts: ['-b', '1024', '-O', '^extent,^64bit'] },
   { name: 'ext4, 32-bit descriptors, 2K blocks, 1024-byte inodes', type: 'ext4', opts: ['-b', '2048', '-I', '1024', '-O', '^64bit'] },
   { name: 'ext4 with meta_bg, 1K blocks', type: 'ext4', opts: ['-b', '1024', '-O', 'meta_bg,^resize_inode'] },
+  { name: 'ext4 with inline_data', type: 'ext4', opts: ['-O', 'inline_data'] },
 ];
 
 describe('ext2/3/4 reader on mke2fs -d images', () => {
@@ -108,6 +114,7 @@ describe('ext2/3/4 reader on mke2fs -d images', () => {
         expect((await fs.readFile('/boot/long', 100))?.toString()).toBe('slow target');
         expect((await fs.readFile('/boot/up', 100))?.toString()).toBe('hello');
         expect((await fs.readFile('/boot/dirlink/dirlink/small', 100))?.toString()).toBe('hello');
+        expect((await fs.readFile('/tiny/dir/up', 100))?.toString()).toBe('hello');
         expect(await fs.readFile('/boot/nope', 100)).toBeNull();
         expect(await fs.readFile('/boot/small/under-a-file', 100)).toBeNull();
         await expect(fs.readFile('/boot', 100)).rejects.toThrow(/\/boot is not a regular file \(dir\)/);
@@ -117,6 +124,10 @@ describe('ext2/3/4 reader on mke2fs -d images', () => {
         expect(debugfs(img, 'ex /boot/frag')).toMatch(/^\s*0\/\s*1\s/m); // really a depth-1 tree
       }
       expect(debugfs(img, 'htree /many')).not.toMatch(/Not a hash-indexed directory/);
+      if (v.opts.includes('inline_data')) {
+        expect(debugfs(img, 'stat /tiny/dir')).toMatch(/Flags: 0x10000000/);
+        expect(debugfs(img, 'stat /tiny/med')).toMatch(/Size of inline data: 100/);
+      }
     });
   }
 
@@ -210,12 +221,25 @@ describe('hostile ext images fail fast and say why', () => {
     expect((await fsError(bad, (fs) => fs.readFile('/boot/kernel', 1 << 20))).message).toMatch(/indirect block points at blocks \[2147483647/);
   });
 
+  it('a directory claiming 2 GiB, a file claiming more than the cap', async () => {
+    const big = copy('bigdir.img');
+    debugfs(big, 'sif /boot size 0x7fffffff', true);
+    const t0 = Date.now();
+    const e = await fsError(big, (fs) => fs.readFile('/boot/kernel', 1 << 20));
+    expect(e.code).toBe('ETOOBIG');
+    expect(e.message).toMatch(/inode \d+: directory is 2147483647 bytes, more than the 16777216-byte limit/);
+    debugfs(big, 'sif /boot size 4096', true);
+    debugfs(big, 'sif /boot/kernel size 0x1000000000', true); // 64 GiB
+    expect((await fsError(big, (fs) => fs.readFile('/boot/kernel', 128 << 20))).code).toBe('ETOOBIG');
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   it('a directory entry with rec_len 0 (the classic infinite loop)', async () => {
     const bad = copy('reclen0.img', base1k);
     const block = Number(/\(0\):(\d+)/.exec(debugfs(bad, 'stat /boot'))?.[1] ?? /^(\d+)/.exec(debugfs(bad, 'bmap /boot 0'))?.[1]);
     patch(bad, block * 1024 + 12 + 4, [0, 0]); // the ".." entry's rec_len
     const t0 = Date.now();
-    expect((await fsError(bad, (fs) => fs.readFile('/boot/grub/grub.cfg', 100))).message).toMatch(/corrupt directory entry at byte 12 \(rec_len 0/);
+    expect((await fsError(bad, (fs) => fs.readFile('/boot/grub/grub.cfg', 100))).message).toMatch(/corrupt directory entry at byte 12 of a block \(rec_len 0/);
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 
