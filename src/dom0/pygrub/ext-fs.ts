@@ -17,6 +17,7 @@ import {
   GROUP_DESC_SIZE_64_MIN,
   INCOMPAT,
   INLINE_DATA_XATTR,
+  INLINE_DIR,
   INODE,
   INODE_EXTRA,
   INODE_FLAG,
@@ -81,8 +82,6 @@ export interface Inode {
   readonly inlineMore: Uint8Array;
 }
 
-// An inline-data directory keeps its parent's inode number in i_block's first word; entries follow.
-const INLINE_DIR_PARENT = 4;
 
 function typeOf(mode: number): FileType {
   switch (mode & S_IFMT) {
@@ -91,13 +90,6 @@ function typeOf(mode: number): FileType {
     case S_IFLNK: return 'symlink';
     default: return 'other';
   }
-}
-
-/** Probes for the ext2/3/4 magic without throwing: used to skip non-ext partitions quickly. */
-export async function looksLikeExt(src: ByteSource): Promise<boolean> {
-  if (src.size < SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE) return false;
-  const sb = await src.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE);
-  return view(SUPERBLOCK, sb).get('s_magic') === EXT_MAGIC;
 }
 
 export class ExtFs {
@@ -247,7 +239,8 @@ export class ExtFs {
     const first = start + XATTR_IBODY_HEADER.size;
     for (let pos = first; pos + XATTR_ENTRY.size <= inode.length;) {
       const e = view(XATTR_ENTRY, inode, pos);
-      if (new DataView(inode.buffer, inode.byteOffset + pos, 4).getUint32(0, true) === 0) break; // last entry
+      // The list ends with a zero word where the next entry's first fields would be.
+      if (e.get('e_name_len') === 0 && e.get('e_name_index') === 0 && e.get('e_value_offs') === 0) break;
       const nameLen = e.get('e_name_len');
       const nameAt = pos + XATTR_ENTRY.size;
       const name = Buffer.from(inode.subarray(nameAt, nameAt + nameLen)).toString('latin1');
@@ -314,8 +307,8 @@ export class ExtFs {
     const want = Buffer.from(name, 'utf8');
     if (dir.flags & INODE_FLAG.INLINE_DATA) {
       // No "." or ".." entries: the parent is i_block's first word.
-      if (name === '..') return new DataView(dir.iBlock.buffer, dir.iBlock.byteOffset, 4).getUint32(0, true);
-      return this.scanDirBlock(dir, dir.iBlock.subarray(INLINE_DIR_PARENT), want) ??
+      if (name === '..') return view(INLINE_DIR, dir.iBlock).get('i_parent');
+      return this.scanDirBlock(dir, dir.iBlock.subarray(INLINE_DIR.size), want) ??
         (dir.inlineMore.length > 0 ? this.scanDirBlock(dir, dir.inlineMore, want) : null);
     }
     const perRead = Math.max(1, Math.floor(DIR_READ_BYTES / this.blockSize));

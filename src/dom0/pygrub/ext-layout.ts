@@ -133,6 +133,11 @@ export const INLINE_DATA_XATTR = 'data';
 
 /** i_block: 15 words = 60 bytes (block map, extent root, fast symlink target or inline data). */
 export const I_BLOCK_BYTES = 60;
+/** Block-map pointers (i_block's first 15 words, and every indirect block) are u32 arrays. */
+export const BLOCK_POINTER_BYTES = 4;
+
+/** An inline-data directory's i_block: its parent's inode number, then directory entries. */
+export const INLINE_DIR = struct('ext4_inline_dir_header', [['i_parent', 'u32']]);
 export const N_DIRECT = 12;
 export const IND_BLOCK = 12;
 export const DIND_BLOCK = 13;

@@ -7,6 +7,7 @@
 // and extent trees cannot loop because each level must be exactly one shallower than its parent.
 
 import {
+  BLOCK_POINTER_BYTES,
   EXTENT,
   EXTENT_HEADER,
   EXTENT_INDEX,
@@ -103,7 +104,7 @@ export async function extentRuns(dev: BlockDevice, iBlock: Uint8Array, fileBlock
 /** Runs of a classic block map: 12 direct pointers, then single, double, triple indirect. */
 export async function blockMapRuns(dev: BlockDevice, iBlock: Uint8Array, fileBlocks: number): Promise<Run[]> {
   const runs: Run[] = [];
-  const perBlock = dev.blockSize / 4;
+  const perBlock = dev.blockSize / BLOCK_POINTER_BYTES;
   const root = new DataView(iBlock.buffer, iBlock.byteOffset, iBlock.byteLength);
   const add = (logical: number, physical: number, what: string): void => {
     if (physical === 0) return; // a hole
@@ -125,12 +126,12 @@ export async function blockMapRuns(dev: BlockDevice, iBlock: Uint8Array, fileBlo
     for (let i = 0; i < perBlock; i++) {
       const logical = firstLogical + i * span;
       if (logical >= fileBlocks) break;
-      const ptr = dv.getUint32(i * 4, true);
+      const ptr = dv.getUint32(i * BLOCK_POINTER_BYTES, true);
       if (level === 1) add(logical, ptr, `${what} entry ${i}`);
       else await indirect(ptr, level - 1, logical, `${what} entry ${i}`);
     }
   };
-  for (let i = 0; i < N_DIRECT && i < fileBlocks; i++) add(i, root.getUint32(i * 4, true), `direct block ${i}`);
+  for (let i = 0; i < N_DIRECT && i < fileBlocks; i++) add(i, root.getUint32(i * BLOCK_POINTER_BYTES, true), `direct block ${i}`);
   let first = N_DIRECT;
   const levels: Array<[number, number, string]> = [
     [IND_BLOCK, 1, 'indirect block'],
@@ -138,7 +139,7 @@ export async function blockMapRuns(dev: BlockDevice, iBlock: Uint8Array, fileBlo
     [TIND_BLOCK, 3, 'triple-indirect block'],
   ];
   for (const [slot, level, what] of levels) {
-    await indirect(root.getUint32(slot * 4, true), level, first, what);
+    await indirect(root.getUint32(slot * BLOCK_POINTER_BYTES, true), level, first, what);
     first += perBlock ** level;
   }
   return runs;

@@ -116,7 +116,8 @@ async function readGptHeader(disk: ByteSource, lba: number): Promise<{ entriesLb
   if ((lba + 1) * SECTOR > disk.size) return `header LBA ${lba} is past the end of the disk`;
   const sec = await disk.read(lba * SECTOR, SECTOR);
   const h = view(GPT_HEADER, sec);
-  const sig = Buffer.from(sec.subarray(0, 8)).toString('latin1');
+  const sigAt = h.addr('signature');
+  const sig = Buffer.from(sec.subarray(sigAt, sigAt + GPT_SIGNATURE.length)).toString('latin1');
   if (sig !== GPT_SIGNATURE) return `no "EFI PART" signature at LBA ${lba}`;
   const headerSize = h.get('header_size');
   if (headerSize < GPT_HEADER_SIZE || headerSize > SECTOR) return `header at LBA ${lba} has size ${headerSize}`;
@@ -153,8 +154,9 @@ async function gptPartitions(disk: ByteSource): Promise<Partition[]> {
     const parts: Partition[] = [];
     for (let i = 0; i < hdr.count; i++) {
       const base = i * hdr.size;
-      if (array.subarray(base, base + 16).every((b) => b === 0)) continue; // unused entry
       const e = view(GPT_ENTRY, array, base);
+      const type = e.addr('type_guid');
+      if (array.subarray(type, type + GPT_ENTRY.fields.type_guid.count).every((b) => b === 0)) continue; // unused entry
       const first = e.get('first_lba');
       const last = e.get('last_lba');
       if (first === 0 || last < first) continue;

@@ -11,7 +11,7 @@ import { off } from '../../../src/hypervisor/abi/layout.js';
 import { ExtFs } from '../../../src/dom0/pygrub/ext-fs.js';
 import { diskSource } from '../../../src/dom0/pygrub/source.js';
 import type { PygrubError } from '../../../src/dom0/pygrub/errors.js';
-import { EXTENT_HEADER, GROUP_DESC, INODE, SUPERBLOCK } from '../../../src/dom0/pygrub/ext-layout.js';
+import { DIR_ENTRY, EXTENT_HEADER, EXTENT_INDEX, GROUP_DESC, INODE, SUPERBLOCK } from '../../../src/dom0/pygrub/ext-layout.js';
 import { GPT_ENTRY, GPT_HEADER, GPT_HEADER_SIZE, MBR_ENTRY } from '../../../src/dom0/pygrub/partition-layout.js';
 import { bytes, debugfs, pygrubError, makeTmpDir, mkfs, patch, readAt, run, writeTree, type TreeNode } from './helpers.js';
 
@@ -205,9 +205,10 @@ describe('hostile ext images fail fast and say why', () => {
     // ...rewrite the leaf's header as depth 1 whose first index points at itself.
     const bs = 4096;
     const node = readAt(loop, leaf * bs, 24);
-    node.writeUInt16LE(1, 6); // eh_depth 1
-    node.writeUInt32LE(leaf, 16); // first entry as an index: ei_leaf_lo = itself
-    node.writeUInt16LE(0, 20);
+    node.writeUInt16LE(1, off(EXTENT_HEADER, 'eh_depth'));
+    // The first entry, read as an index, points at this very block.
+    node.writeUInt32LE(leaf, EXTENT_HEADER.size + off(EXTENT_INDEX, 'ei_leaf_lo'));
+    node.writeUInt16LE(0, EXTENT_HEADER.size + off(EXTENT_INDEX, 'ei_leaf_hi'));
     patch(loop, leaf * bs, node);
     expect((await fsError(loop, (fs) => fs.readFile('/boot/frag', 1 << 20))).message).toMatch(/extent node depth 1, its parent expects 0/);
     const outside = copy('extent-outside.img');
@@ -237,7 +238,7 @@ describe('hostile ext images fail fast and say why', () => {
   it('a directory entry with rec_len 0 (the classic infinite loop)', async () => {
     const bad = copy('reclen0.img', base1k);
     const block = Number(/\(0\):(\d+)/.exec(debugfs(bad, 'stat /boot'))?.[1] ?? /^(\d+)/.exec(debugfs(bad, 'bmap /boot 0'))?.[1]);
-    patch(bad, block * 1024 + 12 + 4, [0, 0]); // the ".." entry's rec_len
+    patch(bad, block * 1024 + 12 + off(DIR_ENTRY, 'rec_len'), [0, 0]); // ".." follows the 12-byte "."
     const t0 = Date.now();
     expect((await fsError(bad, (fs) => fs.readFile('/boot/grub/grub.cfg', 100))).message).toMatch(/corrupt directory entry at byte 12 of a block \(rec_len 0/);
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -269,9 +270,10 @@ describe('hostile ext images fail fast and say why', () => {
     // Rewrite every entry's inode in /boot's block to a huge number.
     const blk = readAt(bad2, grubIno * 1024, 1024);
     for (let pos = 0; pos < 1024;) {
-      const rec = blk.readUInt16LE(pos + 4);
-      if (rec < 8) break;
-      if (pos >= 24) blk.writeUInt32LE(0x0fffffff, pos);
+      const rec = blk.readUInt16LE(pos + off(DIR_ENTRY, 'rec_len'));
+      if (rec < DIR_ENTRY.size) break;
+      if (pos >= 24) blk.writeUInt32LE(0x0fffffff, pos + off(DIR_ENTRY, 'inode')); // past "." and ".."
+
       pos += rec;
     }
     patch(bad2, grubIno * 1024, blk);

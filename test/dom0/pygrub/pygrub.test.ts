@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { pygrub, formatSxp, parsePygrubArgs, type PygrubError, type PygrubOptions } from '../../../src/dom0/pygrub/index.js';
+import { off } from '../../../src/hypervisor/abi/layout.js';
+import { MBR_ENTRIES_AT, MBR_ENTRY } from '../../../src/dom0/pygrub/partition-layout.js';
 import { bytes, debianGrubCfg, pygrubError, makeTmpDir, mkfs, patch, placeAt, readAt, run, writeTree, UUID, type TreeNode } from './helpers.js';
 
 const tmp = makeTmpDir('pygrub');
@@ -240,6 +242,13 @@ describe('partitioned disks', () => {
     const r = await pygrub(d);
     expect(r.partition).toBe('GPT partition 2');
     expect(r.kernel.equals(K1)).toBe(true);
+    // Debian's cloud images ship as compressed qcow2: the same disk that way.
+    const qcow = join(tmp.dir, 'gpt.qcow2');
+    run('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow2', d, qcow]);
+    const q = await pygrub(qcow);
+    expect(q.partition).toBe('GPT partition 2');
+    expect(q.kernel.equals(K1)).toBe(true);
+    expect(q.ramdisk?.equals(I1)).toBe(true);
 
     const bad = join(tmp.dir, 'gpt-bad-primary.img');
     copyFileSync(d, bad);
@@ -262,12 +271,13 @@ describe('partitioned disks', () => {
     run('sfdisk', ['-q', d], 'label: dos\nunit: sectors\nstart=2048, size=65536, type=5\nstart=4096, size=8192, type=83\nstart=14336, size=8192, type=83\n');
     // The second EBR sits 2048 sectors before its partition; point its link at itself.
     const second = 14336 - 2048;
-    const link = readAt(d, second * 512 + 446 + 16, 16);
-    expect(link[4]).toBe(0); // the last EBR: no link yet
-    link[4] = 0x05;
-    link.writeUInt32LE(second - 2048, 8);
-    link.writeUInt32LE(8192, 12);
-    patch(d, second * 512 + 446 + 16, link);
+    const linkAt = second * 512 + MBR_ENTRIES_AT + MBR_ENTRY.size;
+    const link = readAt(d, linkAt, MBR_ENTRY.size);
+    expect(link[off(MBR_ENTRY, 'type')]).toBe(0); // the last EBR: no link yet
+    link[off(MBR_ENTRY, 'type')] = 0x05;
+    link.writeUInt32LE(second - 2048, off(MBR_ENTRY, 'lba_first')); // relative to the extended partition
+    link.writeUInt32LE(8192, off(MBR_ENTRY, 'sectors'));
+    patch(d, linkAt, link);
     const e = await fails(d);
     expect(e.code).toBe('EPART');
     expect(e.message).toBe(`${d}: extended partition chain loops or is longer than 128 (EBR at sector ${second})`);
