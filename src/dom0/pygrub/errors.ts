@@ -22,3 +22,15 @@ export class PygrubError extends Error {
     super(message, options);
   }
 }
+
+// Longest piece of guest text (a title, a path) quoted in a message.
+const SHOWN_MAX = 120;
+
+/**
+ * Guest-controlled text made safe to put in a message that xm prints on a terminal: control
+ * characters (an escape sequence in a menu title) become \xNN, and long text is cut.
+ */
+export function shown(text: string): string {
+  const cut = text.length > SHOWN_MAX ? `${text.slice(0, SHOWN_MAX)}…` : text;
+  return cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

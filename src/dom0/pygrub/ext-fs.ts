@@ -7,7 +7,7 @@
 // PygrubError naming the image and the structure, never a hang or a huge allocation.
 
 import { type ByteSource } from './source.js';
-import { PygrubError } from './errors.js';
+import { PygrubError, shown } from './errors.js';
 import { blockMapRuns, extentRuns, type BlockDevice, type Run } from './ext-map.js';
 import {
   DIR_ENTRY,
@@ -43,7 +43,14 @@ const MAX_SYMLINKS = 40;
 const MAX_SYMLINK_SIZE = 4096; // PATH_MAX
 // Real directories on a boot path are a few KiB; a bigger one only costs reading time (its
 // blocks may all be the same block), so the cap keeps a hostile one to a fraction of a second.
-const MAX_DIR_SIZE = 16 << 20;
+const MAX_DIR_SIZE = 4 << 20;
+// All directory data one file system may have read for lookups (a real boot reads a few KiB
+// per lookup, a few dozen lookups).
+const MAX_DIR_BYTES_TOTAL = 64 << 20;
+const DIR_CACHE_BLOCKS = 256;
+// File data is read in spans of up to this much, merging runs separated by at most a few blocks.
+const SPAN_BYTES = 8 << 20;
+const SPAN_GAP_BLOCKS = 8;
 // A directory is read this much at a time.
 const DIR_READ_BYTES = 256 << 10;
 const MAX_PATH_COMPONENTS = 4096;
@@ -94,6 +101,8 @@ function typeOf(mode: number): FileType {
 
 export class ExtFs {
   private readonly groupDescCache = new Map<number, number>();
+  private readonly dirBlockCache = new Map<number, Uint8Array>();
+  private dirBytesLeft = MAX_DIR_BYTES_TOTAL;
 
   private constructor(
     readonly src: ByteSource,
@@ -257,14 +266,34 @@ export class ExtFs {
     return none;
   }
 
-  private device(ino: number): BlockDevice {
-    return { blockSize: this.blockSize, blocksCount: this.blocksCount, where: this.where(ino), readBlock: (b) => this.readBlock(b) };
+  /**
+   * Counts directory data (and the mapping blocks behind it) read so far. A hostile file system
+   * can make every step of a long path scan a directory of MAX_DIR_SIZE whose blocks are all
+   * the same few blocks; this total is what keeps that to a second or so.
+   */
+  private chargeDirectoryRead(bytes: number, ino: number): void {
+    this.dirBytesLeft -= bytes;
+    if (this.dirBytesLeft < 0) {
+      throw new PygrubError('EFS', `${this.where(ino)}: directory lookups have read more than ${MAX_DIR_BYTES_TOTAL} bytes (a hostile file system?)`);
+    }
+  }
+
+  private device(ino: number, directory: boolean): BlockDevice {
+    return {
+      blockSize: this.blockSize,
+      blocksCount: this.blocksCount,
+      where: this.where(ino),
+      readBlock: (b) => {
+        if (directory) this.chargeDirectoryRead(this.blockSize, ino);
+        return this.readBlock(b);
+      },
+    };
   }
 
   /** The runs of blocks holding an inode's data (not for inline data). */
   private runs(inode: Inode): Promise<Run[]> {
     const fileBlocks = Math.ceil(inode.size / this.blockSize);
-    const dev = this.device(inode.ino);
+    const dev = this.device(inode.ino, inode.type === 'dir');
     return inode.flags & INODE_FLAG.EXTENTS
       ? extentRuns(dev, inode.iBlock, fileBlocks)
       : blockMapRuns(dev, inode.iBlock, fileBlocks);
@@ -288,12 +317,47 @@ export class ExtFs {
       return data.subarray(0, inode.size);
     }
     const out = Buffer.alloc(inode.size);
-    for (const run of await this.runs(inode)) {
-      const start = run.logical * this.blockSize;
-      const length = Math.min(run.count * this.blockSize, out.length - start);
-      if (length > 0) out.set(await this.src.read(run.physical * this.blockSize, length), start);
-    }
+    await this.copyRuns(await this.runs(inode), out);
     return out;
+  }
+
+  /**
+   * Fills `out` from the runs, reading each stretch of the disk once and in large pieces: runs
+   * sorted by where they are on disk, merged across small gaps (an ext2 file's indirect blocks sit
+   * between its data blocks) into spans of at most SPAN_BYTES. A hostile block map that names
+   * the same block 100000 times then costs one read, not 100000.
+   */
+  private async copyRuns(runs: readonly Run[], out: Buffer): Promise<void> {
+    const bs = this.blockSize;
+    const maxSpan = Math.max(1, Math.floor(SPAN_BYTES / bs));
+    // Cut runs longer than a span, so that every piece fits in one read.
+    const pieces: Run[] = [];
+    for (const r of runs) {
+      for (let d = 0; d < r.count; d += maxSpan) {
+        pieces.push({ logical: r.logical + d, physical: r.physical + d, count: Math.min(maxSpan, r.count - d) });
+      }
+    }
+    pieces.sort((a, b) => a.physical - b.physical);
+    for (let i = 0; i < pieces.length;) {
+      const start = pieces[i].physical;
+      let end = start + pieces[i].count;
+      let j = i + 1;
+      for (; j < pieces.length; j++) {
+        const p = pieces[j];
+        const newEnd = Math.max(end, p.physical + p.count);
+        if (p.physical > end + SPAN_GAP_BLOCKS || newEnd - start > maxSpan) break;
+        end = newEnd;
+      }
+      const data = await this.src.read(start * bs, (end - start) * bs);
+      for (let k = i; k < j; k++) {
+        const p = pieces[k];
+        const at = p.logical * bs;
+        const length = Math.min(p.count * bs, out.length - at);
+        const from = (p.physical - start) * bs;
+        if (length > 0) out.set(data.subarray(from, from + length), at);
+      }
+      i = j;
+    }
   }
 
   /**
@@ -315,7 +379,8 @@ export class ExtFs {
     for (const run of await this.runs(dir)) {
       for (let done = 0; done < run.count; done += perRead) {
         const count = Math.min(perRead, run.count - done);
-        const data = await this.src.read((run.physical + done) * this.blockSize, count * this.blockSize);
+        this.chargeDirectoryRead(count * this.blockSize, dir.ino);
+        const data = await this.readDirBlocks(run.physical + done, count);
         for (let b = 0; b < count; b++) {
           const found = this.scanDirBlock(dir, data.subarray(b * this.blockSize, (b + 1) * this.blockSize), want);
           if (found !== null) return found;
@@ -323,6 +388,23 @@ export class ExtFs {
       }
     }
     return null;
+  }
+
+  /**
+   * Directory blocks, single ones through a small cache: the few directories on a boot path are
+   * read again for every config file pygrub looks for.
+   */
+  private async readDirBlocks(first: number, count: number): Promise<Uint8Array> {
+    if (count !== 1) return this.src.read(first * this.blockSize, count * this.blockSize);
+    const hit = this.dirBlockCache.get(first);
+    if (hit) return hit;
+    const data = await this.readBlock(first);
+    if (this.dirBlockCache.size >= DIR_CACHE_BLOCKS) {
+      const oldest = this.dirBlockCache.keys().next();
+      if (!oldest.done) this.dirBlockCache.delete(oldest.value);
+    }
+    this.dirBlockCache.set(first, data);
+    return data;
   }
 
   private scanDirBlock(dir: Inode, block: Uint8Array, want: Buffer): number | null {
@@ -364,7 +446,7 @@ export class ExtFs {
     let links = 0;
     let steps = 0;
     while (pending.length > 0) {
-      if (++steps > MAX_PATH_COMPONENTS) throw new PygrubError('EFS', `${this.src.name}: ${path}: path too long`);
+      if (++steps > MAX_PATH_COMPONENTS) throw new PygrubError('EFS', `${this.src.name}: ${shown(path)}: path too long`);
       const name = pending.shift() as string;
       if (dir.type !== 'dir') return null;
       const ino = await this.lookup(dir, name);
@@ -372,7 +454,7 @@ export class ExtFs {
       const next = await this.inode(ino);
       if (next.type === 'symlink' && (pending.length > 0 || followLast)) {
         if (++links > MAX_SYMLINKS) {
-          throw new PygrubError('EFS', `${this.src.name}: ${path}: too many levels of symbolic links (a loop?)`);
+          throw new PygrubError('EFS', `${this.src.name}: ${shown(path)}: too many levels of symbolic links (a loop?)`);
         }
         const target = await this.readLink(next);
         pending.unshift(...splitPath(target));
@@ -401,9 +483,9 @@ export class ExtFs {
     const inode = await this.resolve(path);
     if (inode === null) return null;
     if (inode.type !== 'file') {
-      throw new PygrubError('EFS', `${this.src.name}: ${path} is not a regular file (${inode.type})`);
+      throw new PygrubError('EFS', `${this.src.name}: ${shown(path)} is not a regular file (${inode.type})`);
     }
-    return this.readInode(inode, cap, path);
+    return this.readInode(inode, cap, shown(path));
   }
 
   async exists(path: string): Promise<boolean> {

@@ -16,6 +16,7 @@
 // unbalanced brace, an entry or submenu left open, a nested menuentry) is an error naming the
 // line, where GrubConf raised only for some of these.
 
+import { shown } from './errors.js';
 import { ConfigSyntaxError, configLines, splitCommand, splitKernelLine, stripDevice, type Menu, type MenuEntry } from './menu.js';
 
 /** Splits a GRUB script line into words: '...' literal, "..." with \ escapes, \x, blanks. */
@@ -92,7 +93,7 @@ export function parseGrub2(text: string, path: string): Menu {
         throw new ConfigSyntaxError(lineNo, `${com} needs a title and must end with "{"`);
       }
       if (current) {
-        throw new ConfigSyntaxError(lineNo, `${com} inside menuentry "${current.title}" (opened at line ${current.line})`);
+        throw new ConfigSyntaxError(lineNo, `${com} inside menuentry "${shown(current.title)}" (opened at line ${current.line})`);
       }
       if (com === 'submenu') submenus.push(lineNo);
       else current = { title: words[1].trim(), line: lineNo, kernel: null, args: '', initrd: [] };
@@ -124,7 +125,7 @@ export function parseGrub2(text: string, path: string): Menu {
       if (name === 'default') dflt = readDefault(value);
     }
   }
-  if (current) throw new ConfigSyntaxError(current.line, `menuentry "${current.title}" is not closed before the end of the file`);
+  if (current) throw new ConfigSyntaxError(current.line, `menuentry "${shown(current.title)}" is not closed before the end of the file`);
   if (submenus.length > 0) throw new ConfigSyntaxError(submenus[submenus.length - 1], 'submenu is not closed before the end of the file');
   return { kind: 'grub2', path, entries, default: dflt };
 }

@@ -2,6 +2,8 @@
 // picks the entry to boot. Follows Xen's tools/pygrub/src/pygrub (read_config, image_index,
 // get_entry_idx, run_grub) and GrubConf.py (grub_split, get_path).
 
+import { shown } from './errors.js';
+
 export type MenuKind = 'grub2' | 'grub' | 'extlinux';
 
 export interface MenuEntry {
@@ -82,7 +84,7 @@ export function splitCommand(line: string): [string, string] {
 export function stripDevice(path: string, line: number): string {
   if (!path.startsWith('(')) return path;
   const close = path.indexOf(')');
-  if (close === -1) throw new ConfigSyntaxError(line, `unable to find matching ')' in "${path}"`);
+  if (close === -1) throw new ConfigSyntaxError(line, `unable to find matching ')' in "${shown(path)}"`);
   return path.slice(close + 1);
 }
 
@@ -100,6 +102,20 @@ function parseIntLike(s: string): number | null {
 }
 
 /**
+ * What pygrub's image_index() keeps of a "submenu>...>title" default: it takes what follows the
+ * first '>' that has a non-blank before it and a non-blank plus at least one more character
+ * after it (re.search(r'(\S)>(\S.+$)')), again and again. One pass from the left does the same
+ * in linear time (the regex loop is quadratic, and the string is the guest's).
+ */
+export function leafTitle(path: string): string {
+  let start = 0;
+  for (let j = 1; j + 2 < path.length; j++) {
+    if (path[j] === '>' && j - 1 >= start && /\S/.test(path[j - 1]) && /\S/.test(path[j + 1])) start = j + 1;
+  }
+  return path.slice(start);
+}
+
+/**
  * pygrub's Grub.image_index(): the default as an index, or as a title (for a "sub>menu>title"
  * path, the part after the last '>' between non-blanks), else entry 0. Out of range also gives 0.
  */
@@ -110,11 +126,10 @@ export function defaultIndex(menu: Menu): { index: number; warning?: string } {
     if (n < menu.entries.length) return { index: n };
     return { index: 0, warning: `default ${d} is past the last entry of ${menu.path}; using entry 0` };
   }
-  let title = d;
-  for (let m = /(\S)>(\S.*)$/.exec(title); m; m = /(\S)>(\S.*)$/.exec(title)) title = m[2];
+  const title = leafTitle(d);
   const sel = menu.entries.findIndex((e) => e.title === title);
   if (sel >= 0) return { index: sel };
-  return { index: 0, warning: `default "${menu.default}" names no entry of ${menu.path}; using entry 0` };
+  return { index: 0, warning: `default "${shown(menu.default)}" names no entry of ${menu.path}; using entry 0` };
 }
 
 /**
@@ -134,7 +149,7 @@ export function chooseEntry(menu: Menu, entry?: string): { index: number; warnin
       idx = t >= 0 ? t : null;
     }
     if (idx !== null && idx >= 0 && idx < menu.entries.length) index = idx;
-    else warnings.push(`--entry "${entry}" names no entry of ${menu.path}; booting the default, entry ${index}`);
+    else warnings.push(`--entry "${shown(entry)}" names no entry of ${menu.path}; booting the default, entry ${index}`);
   }
   return { index, warnings };
 }

@@ -6,7 +6,7 @@
 
 import { openDiskImage, type DiskFormat, type DiskImage } from '../../devices/block/image/index.js';
 import { DiskImageError } from '../../devices/block/image/index.js';
-import { PygrubError } from './errors.js';
+import { PygrubError, shown } from './errors.js';
 import { diskSource, sliceSource, type ByteSource } from './source.js';
 import { findPartitions, type Partition } from './partitions.js';
 import { ExtFs } from './ext-fs.js';
@@ -108,7 +108,7 @@ export async function pygrub(diskImagePath: string, options: PygrubOptions = {})
       for (const p of chosen.initrd) parts.push(await readBootFile(chosen, p, 'ramdisk', maxFileSize));
       ramdisk = parts.length === 1 ? parts[0] : Buffer.concat(parts);
       if (ramdisk.length > maxFileSize) {
-        throw new PygrubError('ETOOBIG', `${chosen.fs.src.name}: ramdisk ${chosen.initrd.join(' ')} is ${ramdisk.length} bytes, more than ${maxFileSize}`);
+        throw new PygrubError('ETOOBIG', `${chosen.fs.src.name}: ramdisk ${shown(chosen.initrd.join(' '))} is ${ramdisk.length} bytes, more than ${maxFileSize}`);
       }
     }
     return {
@@ -202,7 +202,7 @@ async function fromConfig(fs: ExtFs, partition: Partition, options: PygrubOption
   const { index, warnings } = chooseEntry(menu, options.entry);
   const entry = menu.entries[index];
   if (entry.kernel === null || entry.kernel === '') {
-    throw new PygrubError('ECONFIG', `${where} line ${entry.line}: entry ${index} "${entry.title}" names no kernel`);
+    throw new PygrubError('ECONFIG', `${where} line ${entry.line}: entry ${index} "${shown(entry.title)}" names no kernel`);
   }
   return {
     fs, partition, kernel: entry.kernel, initrd: [...entry.initrd], args: joinArgs(entry.args, options.args),
@@ -212,13 +212,13 @@ async function fromConfig(fs: ExtFs, partition: Partition, options: PygrubOption
 
 async function readBootFile(chosen: Chosen, path: string, what: 'kernel' | 'ramdisk', cap: number): Promise<Buffer> {
   const origin = chosen.entry && chosen.configPath
-    ? ` (entry ${chosen.index} "${chosen.entry.title}", ${chosen.configPath} line ${chosen.entry.line})`
+    ? ` (entry ${chosen.index} "${shown(chosen.entry.title)}", ${chosen.configPath} line ${chosen.entry.line})`
     : ` (--${what})`;
   const data = await chosen.fs.readFile(path, cap).catch((err: unknown) => {
     if (err instanceof PygrubError) throw new PygrubError(err.code, `${err.message}${origin}`, { cause: err });
     throw err;
   });
-  if (data === null) throw new PygrubError('ENOENT', `${chosen.fs.src.name}: ${what} ${path} not found${origin}`);
+  if (data === null) throw new PygrubError('ENOENT', `${chosen.fs.src.name}: ${what} ${shown(path)} not found${origin}`);
   return data;
 }
 

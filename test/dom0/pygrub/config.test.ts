@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { parseGrub2, grubWords } from '../../../src/dom0/pygrub/grub2.js';
 import { parseGrubLegacy } from '../../../src/dom0/pygrub/grub-legacy.js';
 import { parseExtlinux } from '../../../src/dom0/pygrub/extlinux.js';
-import { chooseEntry, ConfigSyntaxError, splitCommand } from '../../../src/dom0/pygrub/menu.js';
+import { chooseEntry, ConfigSyntaxError, leafTitle, splitCommand } from '../../../src/dom0/pygrub/menu.js';
+import { shown } from '../../../src/dom0/pygrub/errors.js';
 import { parsePygrubArgs, pygrubOptionsFromConfig, shellSplit } from '../../../src/dom0/pygrub/args.js';
 import { debianGrubCfg, UUID } from './helpers.js';
 
@@ -85,6 +86,23 @@ describe('grub.cfg (grub2)', () => {
     expect(menu.entries.map((e) => e.title)).toEqual(['say "hi"', 'plain']);
     expect(menu.entries[1].kernel).toBe('/k2');
     expect(menu.entries[1].initrd).toEqual(['/i1', '/i2']);
+  });
+
+  it("a hostile default: pygrub's submenu-path loop is quadratic, ours is not", () => {
+    const menu = parseGrub2(`set default="${'a>'.repeat(300_000)}b c"\nmenuentry 'b c' {\n linux /k\n}\n`, 'g');
+    const t0 = Date.now();
+    expect(chooseEntry(menu).index).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(leafTitle('Sub>Menu>Title')).toBe('Title');
+    expect(leafTitle('A>B>C')).toBe('B>C'); // as pygrub: a leaf needs two characters
+    expect(leafTitle('A >B')).toBe('A >B'); // a blank before '>' is not a separator
+    expect(leafTitle('A>B')).toBe('A>B'); // nor one with a single character after it
+  });
+
+  it('guest text in messages: control characters escaped, long text cut', () => {
+    const err = syntaxError(() => parseGrub2(`menuentry '\u001b[2J${'x'.repeat(500)}' {\n`, 'g'));
+    expect(err.message).toMatch(/^line 1: menuentry "\\x1b\[2Jx{116}…" is not closed/);
+    expect(shown('a\u0007b\u009bc')).toBe('a\\x07b\\x9bc');
   });
 
   it('broken configs name the line', () => {

@@ -13,7 +13,7 @@ import { diskSource } from '../../../src/dom0/pygrub/source.js';
 import type { PygrubError } from '../../../src/dom0/pygrub/errors.js';
 import { DIR_ENTRY, EXTENT_HEADER, EXTENT_INDEX, GROUP_DESC, INODE, SUPERBLOCK } from '../../../src/dom0/pygrub/ext-layout.js';
 import { GPT_ENTRY, GPT_HEADER, GPT_HEADER_SIZE, MBR_ENTRY } from '../../../src/dom0/pygrub/partition-layout.js';
-import { bytes, debugfs, pygrubError, makeTmpDir, mkfs, patch, readAt, run, writeTree, type TreeNode } from './helpers.js';
+import { bytes, debugfs, debugfsScript, pygrubError, makeTmpDir, mkfs, patch, readAt, run, writeTree, type TreeNode } from './helpers.js';
 
 const tmp = makeTmpDir('pygrub-ext');
 afterAll(() => tmp.cleanup());
@@ -228,11 +228,72 @@ describe('hostile ext images fail fast and say why', () => {
     const t0 = Date.now();
     const e = await fsError(big, (fs) => fs.readFile('/boot/kernel', 1 << 20));
     expect(e.code).toBe('ETOOBIG');
-    expect(e.message).toMatch(/inode \d+: directory is 2147483647 bytes, more than the 16777216-byte limit/);
+    expect(e.message).toMatch(/inode \d+: directory is 2147483647 bytes, more than the 4194304-byte limit/);
     debugfs(big, 'sif /boot size 4096', true);
     debugfs(big, 'sif /boot/kernel size 0x1000000000', true); // 64 GiB
     expect((await fsError(big, (fs) => fs.readFile('/boot/kernel', 128 << 20))).code).toBe('ETOOBIG');
     expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('a path whose every step scans 4 MiB of directory stops at the lookup budget', async () => {
+    // /boot gets an entry "boot" naming itself, then a block map of ~4 MiB in which every block
+    // but the last (the real one) is an empty directory block: each step of /boot/boot/boot...
+    // scans it all before finding "boot".
+    const img = copy('dirscan.img', base1k);
+    debugfs(img, 'ln /boot /boot/boot', true);
+    const real = Number(/^(\d+)/.exec(debugfs(img, 'bmap /boot 0'))?.[1]);
+    const [empty, ind1, ind2, dind] = (/Free blocks found: ([\d ]+)/.exec(debugfs(img, 'ffb 4 3000'))?.[1] ?? '').trim().split(' ').map(Number);
+    expect(dind).toBeGreaterThan(0);
+    const emptyBlock = Buffer.alloc(1024);
+    emptyBlock.writeUInt16LE(1024, off(DIR_ENTRY, 'rec_len')); // one unused entry spanning the block
+    patch(img, empty * 1024, emptyBlock);
+    const pointers = (last: number): Buffer => {
+      const b = Buffer.alloc(1024);
+      for (let i = 0; i < 256; i++) b.writeUInt32LE(i === 255 ? last : empty, i * 4);
+      return b;
+    };
+    patch(img, ind1 * 1024, pointers(empty));
+    patch(img, ind2 * 1024, pointers(real));
+    const d = Buffer.alloc(1024);
+    for (let i = 0; i < 14; i++) d.writeUInt32LE(i === 13 ? ind2 : ind1, i * 4);
+    patch(img, dind * 1024, d);
+    const blocks = 12 + 256 + 14 * 256;
+    debugfsScript(img, [
+      ...Array.from({ length: 12 }, (_, i) => `sif /boot block[${i}] ${empty}`),
+      `sif /boot block[IND] ${ind1}`,
+      `sif /boot block[DIND] ${dind}`,
+      `sif /boot size ${blocks * 1024}`,
+    ]);
+    const t0 = Date.now();
+    await withFs(img, async (fs) => {
+      expect((await fs.readFile('/boot/boot/kernel', 1 << 20))?.length).toBe(40000); // two full scans: fine
+      const e = await pygrubError(() => fs.readFile(`${'/boot'.repeat(20)}/kernel`, 1 << 20));
+      expect(e.message).toMatch(/: inode 12: directory lookups have read more than 67108864 bytes \(a hostile file system\?\)/);
+    });
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('a 64 MiB block map naming one block 65536 times costs one read', async () => {
+    const img = copy('sameblock.img', base1k);
+    const x = Number(/^(\d+)/.exec(debugfs(img, 'bmap /boot/kernel 0'))?.[1]);
+    const [p1, p2] = (/Free blocks found: ([\d ]+)/.exec(debugfs(img, 'ffb 2 3000'))?.[1] ?? '').trim().split(' ').map(Number);
+    const fill = (ptr: number): Buffer => Buffer.alloc(1024, Buffer.from(new Uint32Array([ptr]).buffer));
+    patch(img, p1 * 1024, fill(x));
+    patch(img, p2 * 1024, fill(p1));
+    debugfsScript(img, [
+      ...Array.from({ length: 12 }, (_, i) => `sif /boot/kernel block[${i}] ${x}`),
+      `sif /boot/kernel block[IND] ${p1}`,
+      `sif /boot/kernel block[DIND] ${p2}`,
+      `sif /boot/kernel size ${64 << 20}`,
+    ]);
+    const first = readAt(img, x * 1024, 1024);
+    const t0 = Date.now();
+    await withFs(img, async (fs) => {
+      const data = await fs.readFile('/boot/kernel', 128 << 20);
+      expect(data?.length).toBe(64 << 20);
+      expect(data?.subarray(63 << 20, (63 << 20) + 1024).equals(first)).toBe(true);
+    });
+    expect(Date.now() - t0).toBeLessThan(3000);
   });
 
   it('a directory entry with rec_len 0 (the classic infinite loop)', async () => {

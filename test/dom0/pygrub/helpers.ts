@@ -68,6 +68,11 @@ export function debugfs(image: string, command: string, write = false): string {
   return run('debugfs', [...(write ? ['-w'] : []), '-R', command, image]);
 }
 
+/** Several debugfs commands in one run, writing. */
+export function debugfsScript(image: string, commands: string[]): string {
+  return run('debugfs', ['-w', '-f', '-', image], commands.join('\n') + '\n');
+}
+
 /** Overwrites bytes of a file in place. */
 export function patch(file: string, offset: number, data: Buffer | number[]): void {
   const fd = openSync(file, 'r+');
