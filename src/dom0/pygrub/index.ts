@@ -16,6 +16,7 @@
 //
 //   formatSxp(boot.kernelPath, boot.ramdiskPath, boot.args)
 //   // 'linux (kernel /boot/vmlinuz-...)(ramdisk /boot/initrd.img-...)(args "root=... ro")'
+//   // (formatSimple gives pygrub's --output-format=simple/simple0, as libxl reads it)
 //
 // What it does, in pygrub's order:
 // 1. Opens the image read-only through src/devices/block/image (raw or qcow2; options.format,
@@ -34,12 +35,14 @@
 // Every failure is a PygrubError (errors.ts) whose message names the disk, the partition and
 // the file, e.g. "debian.img: no /boot/grub/grub.cfg, ... found (the file system has no /boot)",
 // "debian.img partition 1: /boot/grub/grub.cfg line 12: "}" closes no menuentry or submenu".
+// Guest text in a result (entryTitle, the paths, args) is the guest's: escape it before printing
+// it on a terminal (shown() does, as every PygrubError message already has).
 // Not supported: file systems other than ext2/3/4, interactive menus, grubenv's saved_entry,
 // GRUB script evaluation (if/else are not evaluated), encrypted files, journal replay.
 
-export { pygrub, formatSxp, DEFAULT_MAX_FILE_SIZE, type PygrubOptions, type PygrubResult } from './pygrub.js';
+export { pygrub, formatSxp, formatSimple, DEFAULT_MAX_FILE_SIZE, type PygrubOptions, type PygrubResult } from './pygrub.js';
 export { parsePygrubArgs, pygrubOptionsFromConfig, shellSplit, type BootloaderConfig } from './args.js';
-export { PygrubError, type PygrubErrorCode } from './errors.js';
+export { PygrubError, shown, type PygrubErrorCode } from './errors.js';
 export { CONFIG_FILES, chooseEntry, type Menu, type MenuEntry, type MenuKind } from './menu.js';
 export { parseGrub2 } from './grub2.js';
 export { parseGrubLegacy } from './grub-legacy.js';

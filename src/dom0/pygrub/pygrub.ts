@@ -229,3 +229,17 @@ export function formatSxp(kernelPath: string, ramdiskPath: string | null, args: 
   if (args) s += `(args "${args}")`;
   return s;
 }
+
+/**
+ * pygrub's "simple"/"simple0" output (what libxl reads): "kernel PATH", "ramdisk PATH", "args
+ * ARGS" each ended by `sep`, then one more `sep`. A value containing `sep` cannot be written.
+ */
+export function formatSimple(kernelPath: string, ramdiskPath: string | null, args: string, sep: '\n' | '\0' = '\n'): string {
+  for (const v of [kernelPath, ramdiskPath, args]) {
+    if (v !== null && v.includes(sep)) throw new PygrubError('EINVAL', 'simple format cannot represent delimiter-containing value');
+  }
+  let s = `kernel ${kernelPath}${sep}`;
+  if (ramdiskPath) s += `ramdisk ${ramdiskPath}${sep}`;
+  if (args) s += `args ${args}${sep}`;
+  return s + sep;
+}

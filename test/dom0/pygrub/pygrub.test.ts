@@ -3,11 +3,12 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { copyFileSync, writeFileSync } from 'node:fs';
-import { pygrub, formatSxp, parsePygrubArgs, type PygrubError, type PygrubOptions } from '../../../src/dom0/pygrub/index.js';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { pygrub, formatSxp, formatSimple, parsePygrubArgs, pygrubOptionsFromConfig, type PygrubError, type PygrubOptions } from '../../../src/dom0/pygrub/index.js';
 import { off } from '../../../src/hypervisor/abi/layout.js';
 import { MBR_ENTRIES_AT, MBR_ENTRY } from '../../../src/dom0/pygrub/partition-layout.js';
-import { bytes, debianGrubCfg, pygrubError, makeTmpDir, mkfs, patch, placeAt, readAt, run, writeTree, UUID, type TreeNode } from './helpers.js';
+import { bytes, debianGrubCfg, debugfsScript, pygrubError, makeTmpDir, mkfs, patch, placeAt, readAt, run, writeTree, UUID, type TreeNode } from './helpers.js';
 
 const tmp = makeTmpDir('pygrub');
 afterAll(() => tmp.cleanup());
@@ -68,6 +69,9 @@ describe('whole-disk images', () => {
       ramdiskPath: `/boot/initrd.img-${V1}`, configPath: '/boot/grub/grub.cfg', partition: 'whole disk', warnings: [],
     });
     expect(formatSxp(r.kernelPath, r.ramdiskPath, r.args)).toBe(`linux (kernel /boot/vmlinuz-${V1})(ramdisk /boot/initrd.img-${V1})(args "${ARGS}")`);
+    expect(formatSimple(r.kernelPath, null, '', '\0')).toBe(`kernel /boot/vmlinuz-${V1}\0\0`);
+    expect(formatSimple(r.kernelPath, r.ramdiskPath, 'ro')).toBe(`kernel /boot/vmlinuz-${V1}\nramdisk /boot/initrd.img-${V1}\nargs ro\n\n`);
+    expect(() => formatSimple('/k', null, 'a\nb')).toThrow(/delimiter/);
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 
@@ -186,6 +190,29 @@ describe('config files pygrub looks for', () => {
     const t0 = Date.now();
     expect((await fails(trunc)).message).toMatch(/truncated image\?/);
     expect(Date.now() - t0).toBeLessThan(2000);
+  });
+});
+
+describe("the walkthrough's busybox disk (images/make-busybox-disk)", () => {
+  const images = fileURLToPath(new URL('../../../images/', import.meta.url));
+  it('as made: a clear error; with a grub.cfg and the tiny kernel added: boots them', async () => {
+    const disk = join(tmp.dir, 'busybox.img');
+    run(join(images, 'make-busybox-disk'), [disk]);
+    const e = await fails(disk);
+    expect(e.code).toBe('ENOCONFIG');
+    expect(e.message).toMatch(new RegExp(`^${disk}: no /boot/grub/grub.cfg, /grub/grub.cfg, .*, /grub/grub.conf found$`));
+    const cfg = join(tmp.dir, 'busybox-grub.cfg');
+    writeFileSync(cfg, "set default=0\nmenuentry 'busybox' {\n\tlinux /boot/vmlinuz-tiny root=/dev/xvda init=/bin/sh\n\tinitrd /boot/initramfs.cpio.gz\n}\n");
+    debugfsScript(disk, [
+      'mkdir /boot/grub',
+      `write ${cfg} /boot/grub/grub.cfg`,
+      `write ${join(images, 'vmlinuz-tiny')} /boot/vmlinuz-tiny`,
+      `write ${join(images, 'initramfs-busybox.cpio.gz')} /boot/initramfs.cpio.gz`,
+    ]);
+    const r = await pygrub(disk, pygrubOptionsFromConfig({ bootargs: '-q', args: 'console=hvc0' }));
+    expect(r.kernel.equals(readFileSync(join(images, 'vmlinuz-tiny')))).toBe(true);
+    expect(r.ramdisk?.equals(readFileSync(join(images, 'initramfs-busybox.cpio.gz')))).toBe(true);
+    expect(r).toMatchObject({ entryTitle: 'busybox', args: 'root=/dev/xvda init=/bin/sh console=hvc0' });
   });
 });
 
