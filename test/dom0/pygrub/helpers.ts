@@ -21,8 +21,17 @@ export async function pygrubError(f: () => Promise<unknown>): Promise<PygrubErro
   throw new Error('expected a PygrubError, but it succeeded');
 }
 
+// The Debian package of each tool these tests run (fdisk and gdisk are not in a minimal Debian:
+// .ci/run has to install them).
+const PACKAGE: Record<string, string> = {
+  sfdisk: 'fdisk', sgdisk: 'gdisk', mke2fs: 'e2fsprogs', e2fsck: 'e2fsprogs', debugfs: 'e2fsprogs', 'qemu-img': 'qemu-utils',
+};
+
 export function run(cmd: string, args: string[], input?: string): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', input });
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT' && PACKAGE[cmd]) {
+    throw new Error(`${cmd} is not installed: apt-get install ${PACKAGE[cmd]} (and list it in .ci/run)`);
+  }
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}${r.stdout}`);
   return r.stdout;
