@@ -2,7 +2,7 @@
 // tools/pygrub/src/ExtLinuxConf.py reads it: keywords are case-insensitive; `label NAME` starts
 // an entry titled NAME; `kernel PATH [ARGS]` and `append ARGS` (which replaces the kernel line's
 // arguments) make it; an `initrd=PATH` word in append is the ramdisk and is taken out of the
-// arguments; a `kernel mboot.c32` entry boots the kernel and initrd of its `append
+// arguments (leaving one blank where pygrub left two); a `kernel mboot.c32` entry boots the kernel and initrd of its `append
 // xen --- kernel args --- initrd` modules; a top-level `default NAME` names the label to boot
 // (no match: entry 0).
 // Beyond ExtLinuxConf: the `linux` and `initrd` keywords SYSLINUX also accepts (Debian's
