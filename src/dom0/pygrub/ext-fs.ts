@@ -167,6 +167,15 @@ export class ExtFs {
     );
   }
 
+  /**
+   * The journal holds changes not yet written to their places (the guest did not shut down
+   * cleanly). Like pygrub, we read the file system as it is; files changed just before the crash
+   * (a kernel update's grub.cfg) may be older than the guest thinks.
+   */
+  get needsRecovery(): boolean {
+    return (this.incompat & INCOMPAT.RECOVER) !== 0;
+  }
+
   private where(ino?: number): string {
     return ino === undefined ? this.src.name : `${this.src.name}: inode ${ino}`;
   }

@@ -101,6 +101,9 @@ export async function pygrub(diskImagePath: string, options: PygrubOptions = {})
   try {
     const disk = diskSource(image, name);
     const chosen = await choose(disk, options);
+    if (chosen.fs.needsRecovery) {
+      chosen.warnings.push(`${chosen.fs.src.name}: the file system's journal was not replayed (not shut down cleanly); files changed just before may be stale`);
+    }
     const kernel = await readBootFile(chosen, chosen.kernel, 'kernel', maxFileSize);
     let ramdisk: Buffer | null = null;
     if (chosen.initrd.length > 0) {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { pygrub, formatSxp, formatSimple, parsePygrubArgs, pygrubOptionsFromConfig, type PygrubError, type PygrubOptions } from '../../../src/dom0/pygrub/index.js';
 import { off } from '../../../src/hypervisor/abi/layout.js';
 import { MBR_ENTRIES_AT, MBR_ENTRY } from '../../../src/dom0/pygrub/partition-layout.js';
-import { bytes, debianGrubCfg, debugfsScript, pygrubError, makeTmpDir, mkfs, patch, placeAt, readAt, run, writeTree, UUID, type TreeNode } from './helpers.js';
+import { bytes, debianGrubCfg, debugfs, debugfsScript, pygrubError, makeTmpDir, mkfs, patch, placeAt, readAt, run, writeTree, UUID, type TreeNode } from './helpers.js';
 
 const tmp = makeTmpDir('pygrub');
 afterAll(() => tmp.cleanup());
@@ -103,6 +103,15 @@ describe('whole-disk images', () => {
     const e = await fails(disk, { kernel: '/boot/nope' });
     expect(e.code).toBe('ENOENT');
     expect(e.message).toBe(`${disk}: kernel /boot/nope not found (--kernel)`);
+  });
+
+  it('a file system left with its journal not replayed boots as is, with a warning', async () => {
+    const dirty = join(tmp.dir, 'dirty.img');
+    copyFileSync(disk, dirty);
+    debugfs(dirty, 'feature needs_recovery', true);
+    const r = await pygrub(dirty);
+    expect(r.kernel.equals(K1)).toBe(true);
+    expect(r.warnings).toEqual([`${dirty}: the file system's journal was not replayed (not shut down cleanly); files changed just before may be stale`]);
   });
 
   it('the size cap', async () => {
