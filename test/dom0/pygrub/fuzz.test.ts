@@ -4,10 +4,10 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { pygrub, PygrubError, parseGrub2, parseGrubLegacy, parseExtlinux, chooseEntry, type Menu } from '../../../src/dom0/pygrub/index.js';
 import { ConfigSyntaxError } from '../../../src/dom0/pygrub/menu.js';
-import { bytes, debianGrubCfg, debugfs, makeTmpDir, mkfs, writeTree } from './helpers.js';
+import { bytes, debianGrubCfg, debugfs, makeTmpDir, mkfs, patch, placeAt, run, writeTree } from './helpers.js';
 
 const tmp = makeTmpDir('pygrub-fuzz');
 afterAll(() => tmp.cleanup());
@@ -53,6 +53,36 @@ function metadataPygrubReads(image: string, bs: number): Array<[number, number]>
   return ranges;
 }
 
+/**
+ * 150 rounds of damaging a few bytes of `targets` in a copy of `image` (in place, put back after
+ * each round): each pygrub run must boot or throw a PygrubError, within 2 s.
+ */
+async function survivesDamage(image: string, copy: string, targets: Array<[number, number]>, seed: number, label: string): Promise<{ booted: number; refused: number }> {
+  const original = readFileSync(image);
+  writeFileSync(copy, original);
+  const random = rng(seed);
+  const outcomes = { booted: 0, refused: 0 };
+  for (let round = 0; round < 150; round++) {
+    const spots: number[] = [];
+    for (let h = 0, hits = 1 + Math.floor(random() * 4); h < hits; h++) {
+      const [start, length] = targets[Math.floor(random() * targets.length)];
+      spots.push(start + Math.floor(random() * length));
+      patch(copy, spots[spots.length - 1], [Math.floor(random() * 256)]);
+    }
+    const t0 = Date.now();
+    try {
+      await pygrub(copy, { format: 'raw', maxFileSize: 16 << 20 });
+      outcomes.booted++;
+    } catch (err) {
+      if (!(err instanceof PygrubError)) throw new Error(`${label} round ${round}: ${String(err)}`, { cause: err });
+      outcomes.refused++;
+    }
+    expect(Date.now() - t0, `${label} round ${round}`).toBeLessThan(2000);
+    for (const spot of spots) patch(copy, spot, [original[spot]]);
+  }
+  return outcomes;
+}
+
 describe('randomly damaged images', () => {
   const variants: Array<[string, 'ext2' | 'ext4', string[]]> = [
     ['ext2-1k', 'ext2', ['-b', '1024']],
@@ -65,34 +95,40 @@ describe('randomly damaged images', () => {
       writeTree(dir, TREE);
       const clean = join(tmp.dir, `${name}.img`);
       mkfs(clean, type, dir, '2M', opts);
-      const original = readFileSync(clean);
+      expect((await pygrub(clean)).kernel.equals(TREE[`boot/vmlinuz-${V}`] as Buffer)).toBe(true);
       const targets = metadataPygrubReads(clean, opts.includes('1024') ? 1024 : 4096);
-      const random = rng(0x5eed + name.length);
-      const outcomes = { booted: 0, refused: 0 };
-      const img = join(tmp.dir, `${name}-damaged.img`);
-      for (let round = 0; round < 150; round++) {
-        const damaged = Buffer.from(original);
-        const hits = 1 + Math.floor(random() * 4);
-        for (let h = 0; h < hits; h++) {
-          const [start, length] = targets[Math.floor(random() * targets.length)];
-          damaged[start + Math.floor(random() * length)] = Math.floor(random() * 256);
-        }
-        writeFileSync(img, damaged);
-        const t0 = Date.now();
-        try {
-          await pygrub(img, { format: 'raw', maxFileSize: 16 << 20 });
-          outcomes.booted++;
-        } catch (err) {
-          if (!(err instanceof PygrubError)) throw new Error(`round ${round}: ${String(err)}`, { cause: err });
-          outcomes.refused++;
-        }
-        expect(Date.now() - t0, `round ${round}`).toBeLessThan(2000);
-      }
+      const outcomes = await survivesDamage(clean, join(tmp.dir, `${name}-damaged.img`), targets, 0x5eed + name.length, name);
       expect(outcomes.booted + outcomes.refused).toBe(150);
-      copyFileSync(clean, img); // and the undamaged image still boots
-      expect((await pygrub(img)).kernel.equals(TREE[`boot/vmlinuz-${V}`] as Buffer)).toBe(true);
+      expect(outcomes.refused).toBeGreaterThan(0); // the damage does reach what pygrub reads
     });
   }
+});
+
+describe('randomly damaged partition tables', () => {
+  it('MBR with logical partitions, and GPT: 150 damaged copies each end in a boot or a PygrubError', async () => {
+    const dir = join(tmp.dir, 'parts-tree');
+    writeTree(dir, TREE);
+    const fs = join(tmp.dir, 'parts-fs.img');
+    mkfs(fs, 'ext2', dir, '2M', ['-b', '1024']);
+    const mbr = join(tmp.dir, 'mbr.img');
+    run('truncate', ['-s', '8M', mbr]);
+    run('sfdisk', ['-q', mbr], 'label: dos\nunit: sectors\nstart=2048, size=2048, type=83\nstart=4096, size=12288, type=5\nstart=6144, size=4096, type=83\nstart=12288, size=4096, type=83\n');
+    placeAt(mbr, fs, 12288 * 512);
+    const gpt = join(tmp.dir, 'gpt-fuzz.img');
+    run('truncate', ['-s', '8M', gpt]);
+    run('sgdisk', ['-o', '-n', '1:2048:+1M', '-t', '1:ef02', '-n', '2:4096:+4M', gpt]);
+    placeAt(gpt, fs, 4096 * 512);
+    const tables: Array<[string, string, Array<[number, number]>]> = [
+      // The MBR's entries, and the two EBRs (each 2048 sectors before its logical partition).
+      ['mbr', mbr, [[446, 66], [4096 * 512 + 446, 66], [10240 * 512 + 446, 66]]],
+      // Protective MBR, primary header and entries, backup entries and header.
+      ['gpt', gpt, [[446, 66], [512, 92], [1024, 512], [(16384 - 33) * 512, 512], [(16384 - 1) * 512, 92]]],
+    ];
+    for (const [name, image, targets] of tables) {
+      expect((await pygrub(image)).kernel.equals(TREE[`boot/vmlinuz-${V}`] as Buffer), name).toBe(true);
+      await survivesDamage(image, join(tmp.dir, `${name}-damaged.img`), targets, 0x7ab1e + name.length, name);
+    }
+  });
 });
 
 describe('randomly damaged configs', () => {
