@@ -43,7 +43,10 @@ export const CONFIG_FILES: ReadonlyArray<{ readonly path: string; readonly kind:
   { path: '/grub/grub.conf', kind: 'grub' },
 ];
 
-/** pygrub reads at most this much of a config file (FS_READ_MAX). */
+/**
+ * pygrub reads at most this much of a config file (FS_READ_MAX) and parses what it got; a
+ * bigger one is refused here instead, since a config cut mid-entry would parse as another one.
+ */
 export const CONFIG_MAX_BYTES = 1 << 20;
 
 /**
