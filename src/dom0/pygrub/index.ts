@@ -38,7 +38,11 @@
 // Guest text in a result (entryTitle, the paths, args) is the guest's: escape it before printing
 // it on a terminal (shown() does, as every PygrubError message already has).
 // Not supported: file systems other than ext2/3/4, interactive menus, grubenv's saved_entry,
-// GRUB script evaluation (if/else are not evaluated), encrypted files, journal replay.
+// GRUB script evaluation (if/else are not evaluated), defaults naming menuentry ids or index
+// paths such as "1>2" (pygrub matches titles only: entry 0, with a warning), encrypted files,
+// journal replay (a warning says when the journal was not replayed).
+// Limits against hostile images: kernel/ramdisk 128 MiB (maxFileSize), config 1 MiB, directory
+// 4 MiB, 64 MiB of directory reads per file system, 40 symlinks per path, extent depth 5.
 
 export { pygrub, formatSxp, formatSimple, DEFAULT_MAX_FILE_SIZE, type PygrubOptions, type PygrubResult } from './pygrub.js';
 export { parsePygrubArgs, pygrubOptionsFromConfig, shellSplit, type BootloaderConfig } from './args.js';
