@@ -172,8 +172,8 @@ describe('values', () => {
     ['name', "name = 'my vm'", 2, 'name', "Invalid VM Name 'my vm': use letters, digits and _ - . : + only"],
     ['empty name', "name = ''", 2, 'name', 'Missing VM Name'],
     ['builder', "builder = 'hvm'", 2, 'builder', "tsxen runs paravirtualized ('linux') domains only, got 'hvm'"],
-    ['bootloader', "bootloader = '/usr/bin/pygrub'", 2, 'bootloader',
-      'PV bootloaders (pygrub, pv-grub) are not supported yet; give kernel= and ramdisk= instead'],
+    ['bootloader', "bootloader = '/usr/bin/grub-pv'", 2, 'bootloader',
+      "unsupported bootloader '/usr/bin/grub-pv': tsxen has pygrub (bootloader = \"pygrub\"); pv-grub is a kernel= image"],
     ['pci', "pci = ['01:00.0']", 2, 'pci', 'PCI passthrough is not supported'],
     ['memory_sharing', 'memory_sharing = 1', 2, 'memory_sharing', 'memory_sharing can only be enabled for HVM domains'],
     ['disk as string', "disk = 'file:/a,xvda,w'", 2, 'disk',
@@ -191,6 +191,18 @@ describe('values', () => {
       expectError(() => parse(K + text + '\n'), '/etc/xen/busybox', line, key, `/etc/xen/busybox:${line}: ${key}: ${msg}`);
     });
   }
+
+  it('takes bootloader = "pygrub" (found where xm finds it), without a kernel, passing kernel/ramdisk/bootargs to it', () => {
+    const c = parse("bootloader = 'pygrub'\nbootargs = '--entry=1'\nkernel = '/boot/vmlinuz'\nextra = 'quiet'\n");
+    expect(c.bootloader).toBe('/usr/lib/xen/bin/pygrub');
+    expect(c.bootargs).toBe('--entry=1');
+    // A path inside the guest's disk: neither resolved nor checked on the host.
+    expect(c.kernel).toBe('/boot/vmlinuz');
+    expect(c.ramdisk).toBeNull();
+    expect(c.cmdline).toBe('quiet');
+    const q = parse("bootloader = '/usr/lib/xen-4.4/bin/pygrub'\n");
+    expect([q.bootloader, q.bootargs, q.kernel]).toEqual(['/usr/lib/xen-4.4/bin/pygrub', '-q', '']);
+  });
 
   it('names the line of the bad entry inside a multi-line list', () => {
     const text = `${K}disk = [
@@ -215,7 +227,7 @@ describe('values', () => {
 
   it('requires a kernel', () => {
     expectError(() => parse('memory = 64\n'), '/etc/xen/busybox', 0, 'kernel',
-      '/etc/xen/busybox: kernel: no kernel given; a PV domain needs kernel = "/path/to/vmlinuz"');
+      '/etc/xen/busybox: kernel: no kernel given; a PV domain needs kernel = "/path/to/vmlinuz" (or bootloader = "pygrub")');
   });
 
   it('canonicalises the UUID as xend did and keeps None as "not set"', () => {

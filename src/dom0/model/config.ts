@@ -11,10 +11,17 @@ export interface DomainConfig {
   readonly file: string;
   readonly name: string;
   readonly builder: 'linux';
-  /** Absolute path of the kernel image. */
+  /**
+   * Absolute path of the kernel image; with a bootloader, the path inside the guest's disk
+   * that pygrub is to boot instead of its menu's (--kernel), or '' for the menu's choice.
+   */
   readonly kernel: string;
-  /** Absolute path of the initial ramdisk, or null. */
+  /** Absolute path of the initial ramdisk (with a bootloader: inside the guest), or null. */
   readonly ramdisk: string | null;
+  /** The PV bootloader (pygrub, its path as xm shows it), or null for kernel= and ramdisk=. */
+  readonly bootloader: string | null;
+  /** bootloader_args: pygrub's own options (xm's bootargs; '-q' when not given). */
+  readonly bootargs: string;
   /** root= as given (without 'root='), or null. */
   readonly root: string | null;
   readonly extra: string;

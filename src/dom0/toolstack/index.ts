@@ -5,6 +5,7 @@
 // restart, _restart MINIMUM_RESTART_TIME) and XendDomain.py (domain_lookup_nr).
 
 import { configFields, imageFields } from '../model/from-config.js';
+import { pygrub, pygrubOptionsFromConfig, type PygrubResult } from '../pygrub/index.js';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -141,16 +142,25 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
     const name = config.name;
     let kernel: KernelImage;
     let ramdisk: Uint8Array | undefined;
+    let cmdline = config.cmdline;
     try {
-      kernel = loadKernelImage(new Uint8Array(readFileSync(config.kernel)), config.kernel);
-      ramdisk = config.ramdisk ? new Uint8Array(readFileSync(config.ramdisk)) : undefined;
+      if (config.bootloader !== null) {
+        // Every (re)start asks the guest's disk again, so a kernel it installed boots next.
+        const boot = await this.runBootloader(config);
+        kernel = loadKernelImage(new Uint8Array(boot.kernel), `${boot.disk}:${boot.kernelPath}`);
+        ramdisk = boot.ramdisk === null ? undefined : new Uint8Array(boot.ramdisk);
+        cmdline = boot.args;
+      } else {
+        kernel = loadKernelImage(new Uint8Array(readFileSync(config.kernel)), config.kernel);
+        ramdisk = config.ramdisk ? new Uint8Array(readFileSync(config.ramdisk)) : undefined;
+      }
     } catch (e) {
       throw new XendError(errorMessage(e));
     }
     const mem = new DomainMemory((config.memory * 1024 * 1024) / PAGE_SIZE);
     let sod;
     try {
-      sod = buildStartOfDay(mem, { kernel, ramdisk, cmdline: config.cmdline, storeEvtchn: STORE_PORT, consoleEvtchn: CONSOLE_PORT });
+      sod = buildStartOfDay(mem, { kernel, ramdisk, cmdline, storeEvtchn: STORE_PORT, consoleEvtchn: CONSOLE_PORT });
     } catch (e) {
       throw new XendError(errorMessage(e));
     }
@@ -306,6 +316,27 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
         return;
       }
     }
+  }
+
+  /**
+   * XendBootloader.bootloader: pygrub on the domain's bootable disk (its first), with xend's
+   * --kernel/--ramdisk/--args from the config and the user's bootloader_args.
+   */
+  private async runBootloader(config: DomainConfig): Promise<PygrubResult & { disk: string }> {
+    const disk = config.disk[0];
+    if (disk === undefined || disk.path === null) {
+      throw new XendError(`Boot loader ${config.bootloader}: the domain has no disk to boot from (disk = [...] is empty)`);
+    }
+    const options = pygrubOptionsFromConfig({ bootargs: config.bootargs, kernel: config.kernel, ramdisk: config.ramdisk ?? '', args: config.cmdline });
+    // A file: disk is probed as blkback probes it, read-only and without backing files (its
+    // contents are the guest's to shape); tap:qcow2 and tap:aio say what they are.
+    const result = await pygrub(disk.path, { ...options, format: disk.type === 'file' ? 'auto' : (disk.format ?? 'auto') });
+    for (const w of result.warnings) this.log.warn({ name: config.name, disk: disk.path }, `pygrub: ${w}`);
+    this.log.info(
+      { name: config.name, disk: disk.path, entry: result.entryTitle, kernel: result.kernelPath, ramdisk: result.ramdiskPath },
+      `pygrub: booting ${result.kernelPath} from ${result.partition} of ${disk.path}`,
+    );
+    return { ...result, disk: disk.path };
   }
 
   private async restart(config: DomainConfig, uuid: string): Promise<void> {

@@ -45,6 +45,9 @@ interface Sourced {
   readonly line: number;
 }
 
+/** Where xm found pygrub (auxbin.pathTo on a default Xen 4.4 build: LIBEXEC_BIN). */
+export const PYGRUB_PATH = '/usr/lib/xen/bin/pygrub';
+
 const RESTART_ACTIONS: readonly RestartAction[] = [
   'destroy', 'restart', 'preserve', 'rename-restart', 'coredump-destroy', 'coredump-restart',
 ];
@@ -369,12 +372,23 @@ function build(b: Builder, file: string, opts: ParseOptions): DomainConfig {
     b.failAt('builder', `tsxen runs paravirtualized ('linux') domains only, got ${pyReprStr(builder)}`);
   }
 
-  const kernel = b.path('kernel');
-  if (kernel === null) {
-    throw new XmConfigError(file, 0, 'kernel', 'no kernel given; a PV domain needs kernel = "/path/to/vmlinuz"');
+  // create.py make_config: "pygrub" is found in xen's libexec directory (auxbin.pathTo); with a
+  // bootloader, kernel and ramdisk name files inside the guest (configure_image).
+  const bootloaderGiven = b.str('bootloader', null);
+  let bootloader: string | null = null;
+  if (bootloaderGiven !== null && bootloaderGiven !== '') {
+    if (basename(bootloaderGiven) !== 'pygrub') {
+      b.failAt('bootloader', `unsupported bootloader ${pyReprStr(bootloaderGiven)}: tsxen has pygrub (bootloader = "pygrub"); pv-grub is a kernel= image`);
+    }
+    bootloader = bootloaderGiven === 'pygrub' ? PYGRUB_PATH : bootloaderGiven;
   }
-  const ramdisk = b.path('ramdisk');
-  if (opts.checkFiles ?? true) {
+  const bootargs = b.str('bootargs', '') || '-q';
+  const kernel = bootloader !== null ? b.str('kernel', '') ?? '' : b.path('kernel');
+  if (kernel === null) {
+    throw new XmConfigError(file, 0, 'kernel', 'no kernel given; a PV domain needs kernel = "/path/to/vmlinuz" (or bootloader = "pygrub")');
+  }
+  const ramdisk = bootloader !== null ? b.str('ramdisk', null) || null : b.path('ramdisk');
+  if ((opts.checkFiles ?? true) && bootloader === null) {
     // configure_image's checks and wording.
     if (!existsSync(kernel)) b.failAt('kernel', `Cannot find kernel "${kernel}"`);
     if (ramdisk !== null && !existsSync(ramdisk)) b.failAt('ramdisk', `Cannot find ramdisk "${ramdisk}"`);
@@ -464,6 +478,8 @@ function build(b: Builder, file: string, opts: ParseOptions): DomainConfig {
     builder: 'linux',
     kernel,
     ramdisk,
+    bootloader,
+    bootargs,
     root,
     extra,
     cmdline,
