@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { DomainMemory, PAGE_SIZE } from '../../hypervisor/domain_memory.js';
 import { loadKernelImage, type KernelImage } from '../../hypervisor/builder/kernel-image.js';
 import { buildStartOfDay } from '../../hypervisor/builder/start-of-day.js';
+import { checkInitrd } from '../../hypervisor/builder/initrd.js';
 import { DomainThread } from '../../hypervisor/thread/index.js';
 import { CMD_PAUSE, RunState } from '../../hypervisor/domain_control.js';
 import type { ShutdownReason } from '../../hypervisor/public.js';
@@ -149,10 +150,12 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
         const boot = await this.runBootloader(config);
         kernel = loadKernelImage(new Uint8Array(boot.kernel), `${boot.disk}:${boot.kernelPath}`);
         ramdisk = boot.ramdisk === null ? undefined : new Uint8Array(boot.ramdisk);
+        if (ramdisk) checkInitrd(ramdisk, `${boot.disk}:${boot.ramdiskPath}`);
         cmdline = boot.args;
       } else {
         kernel = loadKernelImage(new Uint8Array(readFileSync(config.kernel)), config.kernel);
         ramdisk = config.ramdisk ? new Uint8Array(readFileSync(config.ramdisk)) : undefined;
+        if (ramdisk && config.ramdisk) checkInitrd(ramdisk, config.ramdisk);
       }
     } catch (e) {
       throw new XendError(errorMessage(e));

@@ -2,7 +2,7 @@
 // domain in the list, no xenstore directory, no console), and the toolstack carries on.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDomainConfig } from '../../../src/xm/config/index.js';
@@ -57,6 +57,15 @@ describe('the toolstack refuses bad domains cleanly', () => {
     writeFileSync(junk, 'this is not a kernel\n'.repeat(100));
     const e = await createError([`kernel = "${junk}"`, 'memory = 64']);
     expect(e.message).toMatch(/junk: .*(not a bzImage|neither)/i);
+    expectNothingLeft();
+  });
+
+  it('a corrupt initrd (a truncated gzip stream)', async () => {
+    const whole = readFileSync(`${IMAGES}initramfs-busybox.cpio.gz`);
+    const cut = join(work, 'initrd-cut.gz');
+    writeFileSync(cut, whole.subarray(0, whole.length >> 1));
+    const e = await createError([`kernel = "${IMAGES}vmlinuz-tiny"`, `ramdisk = "${cut}"`, 'memory = 64']);
+    expect(e.message).toContain(`${cut}: the gzip stream at byte 0 is corrupt`);
     expectNothingLeft();
   });
 
