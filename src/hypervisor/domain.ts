@@ -10,7 +10,8 @@ import { vcpu_info } from './abi/xen.js';
 import { PAGE_SIZE, type DomainMemory } from './domain_memory.js';
 import { EventChannels } from './event_channel.js';
 import { GrantTable } from './grant_table.js';
-import { emulatePrivOp, guestCpuid } from './emul_priv_op.js';
+import { emulatePrivOp } from './emul_priv_op.js';
+import { pvCpuid } from './cpuid.js';
 import { hypercall } from './hypercall/index.js';
 import type { Args } from './hypercall/types.js';
 import { HYPERVISOR, MACH2PHYS_VIRT_START, HYPERVISOR_VIRT_START, HYPERVISOR_VIRT_END, VIRQ, type ShutdownReason } from './public.js';
@@ -125,7 +126,7 @@ export class Domain {
     return {
       syscall: (c: Cpu) => this.onSyscall(vcpu(), c),
       fault: (_c: Cpu, f: CpuFault) => this.onFault(vcpu(), f),
-      cpuid: (_c: Cpu) => guestCpuid(vcpu()),
+      cpuid: (_c: Cpu) => pvCpuid(vcpu()),
       rdtsc: () => this.clock.now(),
     };
   }
@@ -220,9 +221,18 @@ export class Domain {
     if (this.mustSchedule(v, false)) c.stop = true;
   }
 
-  private handleFault(v: Vcpu, f: CpuFault): void {
+  private handleFault(v: Vcpu, fault: CpuFault): void {
     const c = v.cpu;
-    if ((f.vector === 6 || f.vector === 13) && emulatePrivOp(v, f.vector)) return;
+    let f = fault;
+    if (f.vector === 6 || f.vector === 13) {
+      try {
+        if (emulatePrivOp(v, f)) return;
+      } catch (e) {
+        // The emulation raised the guest's exception instead (a #PF copying, #UD, #DB).
+        if (!(e instanceof CpuFault)) throw e;
+        f = e;
+      }
+    }
     // A kernel write to one of its (read-only) page tables: the writable-pagetables assist.
     if (f.vector === 14 && (f.errorCode & 3) === 3 && v.kernelMode && ptwrFault(this, v, f.address)) return;
     if (f.vector === 14) {
