@@ -6,7 +6,7 @@ import { CpuFault, UnimplementedInstruction, hex64 } from '../cpu/fault.js';
 import { Memory, Access } from '../cpu/memory.js';
 import { Reg } from '../cpu/regs.js';
 import type { CpuHooks, Cpu } from '../cpu/cpu.js';
-import { vcpu_info } from './abi/xen.js';
+import { vcpu_info, vcpu_time_info } from './abi/xen.js';
 import { PAGE_SIZE, type DomainMemory } from './domain_memory.js';
 import { EventChannels } from './event_channel.js';
 import { GrantTable } from './grant_table.js';
@@ -326,6 +326,11 @@ export class Domain {
     this.mem.ram.copyWithin(off, v.vcpuInfoOff, v.vcpuInfoOff + vcpu_info.size);
     v.vcpuInfoOff = off;
     this.clock.writeVcpuTime(this.mem, off);
+  }
+  /** A copy of the vCPU's vcpu_time_info as published in its vcpu_info. */
+  vcpuTimeRecord(v: Vcpu): Uint8Array {
+    const o = v.vcpuInfoOff + vcpu_info.fields.time.offset;
+    return this.mem.ram.slice(o, o + vcpu_time_info.size);
   }
   writeRunstate(caller: Vcpu, t: Vcpu, va: number): void {
     // struct vcpu_runstate_info { int state; uint64 state_entry_time; uint64 time[4]; }
