@@ -18,7 +18,8 @@ import { loadDomainConfig } from '../../src/xm/config/index.js';
 import type { Toolstack } from '../../src/dom0/toolstack/types.js';
 import { IMAGES, driveConsole, testToolstack } from '../dom0/toolstack/helpers.js';
 
-const DEBIAN = join(IMAGES, 'build-work', 'debian');
+/** Where images/fetch-debian-kernels puts them (TSXEN_DEBIAN_KERNELS moves both). */
+const DEBIAN = process.env.TSXEN_DEBIAN_KERNELS ?? join(IMAGES, 'build-work', 'debian');
 const FLAVOURS = ['cloud-amd64', 'amd64'] as const;
 const VCPUS = [1, 2, 4] as const;
 const BAD = ['BUG:', 'WARNING:', 'Oops', 'Kernel panic', 'Call Trace'];
