@@ -7,7 +7,8 @@ import type { Cpu } from './cpu.js';
 const VENDOR = 'GenuineIntel';
 const BRAND = 'tsxen x86-64 interpreter';
 
-function str4(s: string, at: number): number {
+/** Four characters of `s` from `at` as a CPUID register holds them (little-endian; past the end, NUL). */
+export function str4(s: string, at: number): number {
   let v = 0;
   for (let k = 0; k < 4; k++) v |= (s.charCodeAt(at + k) || 0) << (8 * k);
   return v;

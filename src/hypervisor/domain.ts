@@ -7,11 +7,12 @@ import { CpuFault, UnimplementedInstruction, hex64 } from '../cpu/fault.js';
 import { Memory, Access } from '../cpu/memory.js';
 import { Reg, SReg } from '../cpu/regs.js';
 import type { CpuHooks, Cpu } from '../cpu/cpu.js';
-import { vcpu_info } from './abi/xen.js';
+import { vcpu_info, vcpu_time_info } from './abi/xen.js';
 import { PAGE_SIZE, type DomainMemory } from './domain_memory.js';
 import { EventChannels } from './event_channel.js';
 import { GrantTable } from './grant_table.js';
-import { emulatePrivOp, guestCpuid } from './emul_priv_op.js';
+import { emulatePrivOp } from './emul_priv_op.js';
+import { pvCpuid } from './cpuid.js';
 import { hypercall, hypercallSchedules } from './hypercall/index.js';
 import { crashReport } from './crash_report.js';
 import type { Args } from './hypercall/types.js';
@@ -128,7 +129,7 @@ export class Domain {
     return {
       syscall: (c: Cpu) => this.onSyscall(vcpu(), c),
       fault: (_c: Cpu, f: CpuFault) => this.onFault(vcpu(), f),
-      cpuid: (_c: Cpu) => guestCpuid(vcpu()),
+      cpuid: (_c: Cpu) => pvCpuid(vcpu()),
       rdtsc: () => this.clock.now(),
     };
   }
@@ -223,9 +224,18 @@ export class Domain {
     if (this.mustSchedule(v, false)) c.stop = true;
   }
 
-  private handleFault(v: Vcpu, f: CpuFault): void {
+  private handleFault(v: Vcpu, fault: CpuFault): void {
     const c = v.cpu;
-    if ((f.vector === 6 || f.vector === 13) && emulatePrivOp(v, f.vector)) return;
+    let f = fault;
+    if (f.vector === 6 || f.vector === 13) {
+      try {
+        if (emulatePrivOp(v, f)) return;
+      } catch (e) {
+        // The emulation raised the guest's exception instead (a #PF copying, #UD, #DB).
+        if (!(e instanceof CpuFault)) throw e;
+        f = e;
+      }
+    }
     // A kernel write to one of its (read-only) page tables: the writable-pagetables assist.
     if (f.vector === 14 && (f.errorCode & 3) === 3 && v.kernelMode && ptwrFault(this, v, f.address)) return;
     if (f.vector === 14) {
@@ -334,6 +344,11 @@ export class Domain {
     this.mem.ram.copyWithin(off, v.vcpuInfoOff, v.vcpuInfoOff + vcpu_info.size);
     v.vcpuInfoOff = off;
     this.clock.writeVcpuTime(this.mem, off);
+  }
+  /** A copy of the vCPU's vcpu_time_info as published in its vcpu_info. */
+  vcpuTimeRecord(v: Vcpu): Uint8Array {
+    const o = v.vcpuInfoOff + vcpu_info.fields.time.offset;
+    return this.mem.ram.slice(o, o + vcpu_time_info.size);
   }
   writeRunstate(caller: Vcpu, t: Vcpu, va: number): void {
     // struct vcpu_runstate_info { int state; uint64 state_entry_time; uint64 time[4]; }

@@ -1,6 +1,7 @@
 // HYPERVISOR_vcpu_op (xen/common/domain.c do_vcpu_op, xen/arch/x86/domain.c arch_do_vcpu_op).
-import { EEXIST, EINVAL, ENOENT, ENOSYS, ETIME } from '../errno.js';
-import { readI64, readU64, readU32, writeU64 } from '../guest_access.js';
+import { EEXIST, EFAULT, EINVAL, ENOENT, ENOSYS, ETIME } from '../errno.js';
+import { GuestFault, readI64, readU64, readU32, writeBytes, writeU64 } from '../guest_access.js';
+import { HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START } from '../public.js';
 import { initialiseVcpu } from '../vcpu_context.js';
 import { iarg, sarg, uarg, type HypercallFn } from './types.js';
 
@@ -62,8 +63,23 @@ export const vcpu_op: HypercallFn = (d, v, a) => {
       return -ENOSYS;
     case 12: // VCPUOP_get_physid: dom0 only
       return -EINVAL;
-    case 13: // VCPUOP_register_vcpu_time_memory_area
-      return -ENOSYS;
+    case 13: { // VCPUOP_register_vcpu_time_memory_area { handle addr } (arch_do_vcpu_op)
+      // A second copy of the vCPU's time record at a guest address, for the vDSO's pvclock.
+      // Xen rewrites it with each system-time update; ours never drift (our TSC counts system
+      // time, scaled by the identity), so the copy taken now stays exact. Only an address
+      // outside the guest's range is refused (guest_handle_okay); copy faults are ignored, as
+      // Xen ignores its __copy_to_guest results.
+      const va = readI64(v, arg);
+      if (va >= HYPERVISOR_VIRT_START && va < HYPERVISOR_VIRT_END) return -EFAULT;
+      if (va !== 0) {
+        try {
+          writeBytes(v, va, d.vcpuTimeRecord(t));
+        } catch (e) {
+          if (!(e instanceof GuestFault)) throw e;
+        }
+      }
+      return 0;
+    }
     default:
       return -ENOSYS;
   }
