@@ -2,21 +2,13 @@
 
 import type { Cpu } from '../cpu.js';
 import { Reg } from '../regs.js';
-import { FOp, getCF, getFlags, setFlags, signOf, CF, OF } from '../flags.js';
+import { getCF, getFlags, setEagerFlags, setFlags, signOf, CF, OF } from '../flags.js';
 import type { Handler, Instr } from '../instr.js';
 import { OpF, def, defPick } from '../optable.js';
 import { MASK, getReg, readE, writeE } from './operands.js';
 
 /** Record a shift result: SF/ZF/PF from the result, CF and OF given, AF 0. */
-function shiftFlags(c: Cpu, sz: number, r: number, rH: number, cf: number, of: number): void {
-  c.fop = FOp.Shift;
-  c.fsz = sz;
-  c.fr = r;
-  c.frH = rH;
-  c.fa = 0; c.faH = 0; c.fb = 0; c.fbH = 0;
-  c.fcf = cf;
-  c.fof = of;
-}
+const shiftFlags = setEagerFlags;
 
 /** Rotates change only CF and OF. */
 function rotFlags(c: Cpu, cf: number, of: number): void {
