@@ -12,6 +12,7 @@ import type { Handler, Instr } from '../instr.js';
 import { OpF, defPick } from '../optable.js';
 import { group3Mul } from './alu.js';
 import { getReg, readE, setReg } from './operands.js';
+import { neg64, wideHi } from './int64.js';
 
 const TWO32 = 4294967296;
 
@@ -358,11 +359,7 @@ function idiv1(c: Cpu, i: Instr): void {
       carry = negLimb(2, src2 ^ flip, carry);
       negLimb(3, src3 ^ flip, carry);
       // |divisor| (INT64_MIN stays 2^63 as an unsigned value).
-      let dL = b, dH2 = bH;
-      if (dNeg) {
-        dL = -b | 0;
-        dH2 = (~bH + (b === 0 ? 1 : 0)) | 0;
-      }
+      const dL = dNeg ? neg64(b, bH) : b, dH2 = dNeg ? wideHi : bH;
       // |dividend| / |divisor| >= 2^64 fails every signed range.
       if (geU64(N[2], N[3], dL, dH2)) throw divideError();
       udiv128(dL, dH2);
@@ -386,9 +383,8 @@ function negLimb(k: number, v: number, carry: number): number {
 
 /** Two's complement negation of a 64-bit (low, high) pair in place. */
 function negate64(x: Int32Array): void {
-  const l = x[0];
-  x[0] = -l | 0;
-  x[1] = (~x[1] + (l === 0 ? 1 : 0)) | 0;
+  x[0] = neg64(x[0], x[1]);
+  x[1] = wideHi;
 }
 
 group3Mul[4] = mul1;

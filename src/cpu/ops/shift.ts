@@ -6,6 +6,7 @@ import { getCF, getFlags, setEagerFlags, setFlags, signOf, CF, OF } from '../fla
 import type { Handler, Instr } from '../instr.js';
 import { OpF, def, defPick } from '../optable.js';
 import { MASK, getReg, readE, writeE } from './operands.js';
+import { bit64, shl64, shr64, wideHi, wideHiPrev } from './int64.js';
 
 /** Record a shift result: SF/ZF/PF from the result, CF and OF given, AF 0. */
 const shiftFlags = setEagerFlags;
@@ -197,33 +198,6 @@ function shift64(c: Cpu, kind: number, lo: number, hi: number, n: number): numbe
       return rl;
     }
   }
-}
-
-// 64-bit shifts in 32-bit halves for the rotates and SHLD/SHRD (counts 0..64 and beyond, where
-// everything is shifted out). The high half goes to wideHi; a second call moves the previous
-// one to wideHiPrev, so `shl64(..) | shr64(..)` with `wideHi | wideHiPrev` combines both
-// without allocating.
-let wideHi = 0, wideHiPrev = 0;
-
-function shl64(lo: number, hi: number, n: number): number {
-  wideHiPrev = wideHi;
-  if (n === 0) { wideHi = hi; return lo; }
-  if (n < 32) { wideHi = (hi << n) | (lo >>> (32 - n)); return lo << n; }
-  wideHi = n < 64 ? lo << (n - 32) : 0; // JS shift counts are taken mod 32
-  return 0;
-}
-
-function shr64(lo: number, hi: number, n: number): number {
-  wideHiPrev = wideHi;
-  if (n === 0) { wideHi = hi; return lo; }
-  if (n < 32) { wideHi = (hi >>> n) | 0; return (lo >>> n) | (hi << (32 - n)); }
-  wideHi = 0;
-  return n < 64 ? (hi >>> (n - 32)) | 0 : 0;
-}
-
-/** Bit k (0..63) of a 64-bit value. */
-function bit64(lo: number, hi: number, k: number): number {
-  return k < 32 ? (lo >>> k) & 1 : (hi >>> (k - 32)) & 1;
 }
 
 function countOf(c: Cpu, i: Instr, src: number): number {
