@@ -138,10 +138,10 @@ function subP(): void {
 
 /**
  * Unsigned 128/64 division of N by (dL, dH) with N's high 64 bits below the divisor (the
- * quotient fits 64 bits); quotient in Q, remainder in R. A double estimate of N/d, shrunk by
- * 2^-48 so it never exceeds the true quotient, is subtracted out exactly (quotient limb by
- * exact 128-bit product); each round leaves at most 2^-47 of the quotient, so three rounds and
- * a final compare finish it.
+ * quotient fits 64 bits); quotient in Q, remainder in R. Otherwise-slow case: a double estimate
+ * of N/d, shrunk by 2^-48 so it never exceeds the true quotient, is added to the quotient and
+ * its product with d (exact, 128 bits) subtracted from N; each round leaves at most 2^-47 of
+ * what was left, so at most three rounds and a final compare finish it.
  */
 function udiv128(dL: number, dH: number): void {
   const d0 = dL >>> 0, d1 = dH >>> 0;
@@ -333,14 +333,10 @@ function idiv1(c: Cpu, i: Instr): void {
       // Magnitudes: |EDX:EAX| by |divisor|, unsigned, then the signs (quotient truncates toward
       // zero, the remainder takes the dividend's sign).
       const neg = c.lo[2] < 0;
-      let nL = c.lo[0] >>> 0, nH = c.lo[2] >>> 0;
-      if (neg) {
-        nL = (TWO32 - nL) % TWO32;
-        nH = (~nH + (nL === 0 ? 1 : 0)) >>> 0;
-      }
+      const mL = neg ? neg64(c.lo[0], c.lo[2]) : c.lo[0], nH = (neg ? wideHi : c.lo[2]) >>> 0;
       const d = Math.abs(b);
       if (nH >= d) throw divideError(); // |quotient| >= 2^32
-      const q = div64by32(nH, nL, d);
+      const q = div64by32(nH, mL, d);
       const qNeg = neg !== b < 0;
       if (q > (qNeg ? 0x80000000 : 0x7fffffff)) throw divideError();
       setReg(c, 0, 4, qNeg ? -q | 0 : q | 0, 0);
