@@ -52,8 +52,9 @@ export function hexBytes(b: Uint8Array): string {
 
 /** Format a linear address held as a signed double (canonical) as 0x-prefixed 64-bit hex. */
 export function hex64(a: number): string {
-  const v = a < 0 ? (1n << 64n) + BigInt(a) : BigInt(a);
-  return '0x' + v.toString(16).padStart(16, '0');
+  // In halves, not BigInt: every page fault formats its address.
+  const hi = Math.floor(a / 4294967296), lo = a - hi * 4294967296;
+  return '0x' + (hi >>> 0).toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
 }
 
 export function pageFault(address: number, errorCode: number): CpuFault {

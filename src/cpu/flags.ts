@@ -16,7 +16,7 @@ export const enum FOp {
   Logic,
   Inc,
   Dec,
-  /** Shifts and rotates by a non-zero count: CF and OF computed eagerly into fcf/fof. */
+  /** Shifts and rotates by a non-zero count, MUL/IMUL: CF and OF computed eagerly into fcf/fof. */
   Shift,
 }
 
@@ -126,6 +126,20 @@ export function getFlags(c: Cpu): number {
     (getSF(c) << 7) |
     (getOF(c) << 11)
   );
+}
+
+/**
+ * Record a result whose CF and OF are computed eagerly (shifts, multiplies): SF/ZF/PF come
+ * from the result (r, rH in the lazy representation above), AF reads 0.
+ */
+export function setEagerFlags(c: Cpu, sz: number, r: number, rH: number, cf: number, of: number): void {
+  c.fop = FOp.Shift;
+  c.fsz = sz;
+  c.fr = r;
+  c.frH = rH;
+  c.fa = 0; c.faH = 0; c.fb = 0; c.fbH = 0;
+  c.fcf = cf;
+  c.fof = of;
 }
 
 /** Overwrite RFLAGS (POPF, IRET, SAHF...): the lazy state is dropped. */

@@ -2,6 +2,8 @@ import { join64 } from '../u64.js';
 // The x87 80-bit extended format <-> JS doubles. An image is three int32s: mantissa low,
 // mantissa high (bit 63 is the explicit integer bit), sign<<15 | exponent (bias 16383).
 
+import { bit64, lowBits64, shr64, wideHi } from './int64.js';
+
 const CV = new Float64Array(1);
 const CI = new Int32Array(CV.buffer);
 
@@ -98,11 +100,10 @@ function roundMant(lo: number, hi: number, e: number): number {
     const half = keep === 0 && hi >>> 31 === 1 && ((hi & 0x7fffffff) | lo) !== 0;
     return half ? 2 ** -1074 : 0;
   }
-  const mant = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-  const drop = BigInt(64 - keep);
-  let m = mant >> drop;
-  const rem = mant & ((1n << drop) - 1n);
-  const halfway = 1n << (drop - 1n);
-  if (rem > halfway || (rem === halfway && (m & 1n) === 1n)) m++;
-  return Number(m) * 2 ** (e - keep + 1 + 0);
+  // m = the top `keep` bits (below 2^53: an exact double), rounded on the dropped ones.
+  const drop = 64 - keep;
+  const mL = shr64(lo, hi, drop);
+  let m = (wideHi >>> 0) * 4294967296 + (mL >>> 0);
+  if (bit64(lo, hi, drop - 1) === 1 && (lowBits64(lo, hi, drop - 1) || (mL & 1) === 1)) m++;
+  return m * 2 ** (e - keep + 1);
 }

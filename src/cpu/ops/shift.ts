@@ -2,21 +2,14 @@
 
 import type { Cpu } from '../cpu.js';
 import { Reg } from '../regs.js';
-import { FOp, getCF, getFlags, setFlags, signOf, CF, OF } from '../flags.js';
+import { getCF, getFlags, setEagerFlags, setFlags, signOf, CF, OF } from '../flags.js';
 import type { Handler, Instr } from '../instr.js';
 import { OpF, def, defPick } from '../optable.js';
 import { MASK, getReg, readE, writeE } from './operands.js';
+import { bit64, shl64, shr64, wideHi, wideHiPrev } from './int64.js';
 
 /** Record a shift result: SF/ZF/PF from the result, CF and OF given, AF 0. */
-function shiftFlags(c: Cpu, sz: number, r: number, rH: number, cf: number, of: number): void {
-  c.fop = FOp.Shift;
-  c.fsz = sz;
-  c.fr = r;
-  c.frH = rH;
-  c.fa = 0; c.faH = 0; c.fb = 0; c.fbH = 0;
-  c.fcf = cf;
-  c.fof = of;
-}
+const shiftFlags = setEagerFlags;
 
 /** Rotates change only CF and OF. */
 function rotFlags(c: Cpu, cf: number, of: number): void {
@@ -172,43 +165,37 @@ function shift64(c: Cpu, kind: number, lo: number, hi: number, n: number): numbe
       c.rh = rh;
       return rl;
     }
-    default: {
-      // Rotates of 64-bit values are rare: BigInt keeps them obviously right.
-      const v = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-      const M = (1n << 64n) - 1n;
-      let r: bigint;
-      let cf: number, of: number;
-      if (kind === 0) {
-        const k = BigInt(n % 64);
-        r = ((v << k) | (v >> ((64n - k) % 64n))) & M;
-        cf = Number(r & 1n);
-        of = Number(r >> 63n) ^ cf;
-      } else if (kind === 1) {
-        const k = BigInt(n % 64);
-        r = ((v >> k) | (v << ((64n - k) % 64n))) & M;
-        cf = Number(r >> 63n);
-        of = cf ^ Number((r >> 62n) & 1n);
-      } else {
-        let carry = BigInt(getCF(c));
-        r = v;
-        const of0 = Number(r >> 63n) ^ Number(carry);
-        for (let j = 0; j < n % 65; j++) {
-          if (kind === 2) {
-            const out = r >> 63n;
-            r = ((r << 1n) | carry) & M;
-            carry = out;
-          } else {
-            const out = r & 1n;
-            r = (r >> 1n) | (carry << 63n);
-            carry = out;
-          }
-        }
-        cf = Number(carry);
-        of = kind === 2 ? Number(r >> 63n) ^ cf : of0;
-      }
-      rotFlags(c, cf, of);
-      c.rh = Number(BigInt.asIntN(32, r >> 32n));
-      return Number(BigInt.asIntN(32, r));
+    case 0: // ROL
+    case 1: { // ROR: a left rotate by 64 - n
+      const k = kind === 0 ? n : 64 - n;
+      rl = shl64(lo, hi, k) | shr64(lo, hi, 64 - k);
+      rh = wideHi | wideHiPrev;
+      const cf = kind === 0 ? rl & 1 : rh >>> 31;
+      rotFlags(c, cf, kind === 0 ? (rh >>> 31) ^ cf : cf ^ ((rh >>> 30) & 1));
+      c.rh = rh;
+      return rl;
+    }
+    case 2: { // RCL: the 65-bit CF:value rotated left by n (1..63)
+      const cin = getCF(c);
+      rl = shl64(lo, hi, n) | shr64(lo, hi, 65 - n);
+      rh = wideHi | wideHiPrev;
+      if (n <= 32) rl |= cin << (n - 1);
+      else rh |= cin << (n - 33);
+      const cf = bit64(lo, hi, 64 - n);
+      rotFlags(c, cf, (rh >>> 31) ^ cf);
+      c.rh = rh;
+      return rl;
+    }
+    default: { // RCR: rotated right by n (1..63)
+      const cin = getCF(c);
+      const of = (hi >>> 31) ^ cin;
+      rl = shr64(lo, hi, n) | shl64(lo, hi, 65 - n);
+      rh = wideHi | wideHiPrev;
+      if (n <= 32) rh |= cin << (32 - n);
+      else rl |= cin << (64 - n);
+      rotFlags(c, bit64(lo, hi, n - 1), of);
+      c.rh = rh;
+      return rl;
     }
   }
 }
@@ -341,28 +328,37 @@ function shxd(left: boolean, byCl: boolean): Handler {
       return;
     }
     const b = getReg(c, i.reg, sz), bH = sz === 8 ? c.rh : 0;
-    // Not hot: BigInt keeps 16/32/64-bit forms (and 16-bit counts > 16) uniform.
-    const W = BigInt(w);
-    const M = (1n << W) - 1n;
-    const dv = sz === 8 ? (BigInt(aH >>> 0) << 32n) | BigInt(a >>> 0) : BigInt(a >>> 0) & M;
-    const sv = sz === 8 ? (BigInt(bH >>> 0) << 32n) | BigInt(b >>> 0) : BigInt(b >>> 0) & M;
-    const N = BigInt(n);
-    let r: bigint, cf: number;
-    if (left) {
-      const cat = (dv << W) | sv; // dest:src, shift left, take the top w bits
-      r = ((cat << N) >> W) & M;
-      cf = Number((cat >> (2n * W - N)) & 1n);
+    let rl: number, rh: number, cf: number;
+    if (sz === 8) {
+      // dest:src (SHLD) or src:dest (SHRD) shifted by 1..63, in halves.
+      if (left) {
+        rl = shl64(a, aH, n) | shr64(b, bH, 64 - n);
+        cf = bit64(a, aH, 64 - n);
+      } else {
+        rl = shr64(a, aH, n) | shl64(b, bH, 64 - n);
+        cf = bit64(a, aH, n - 1);
+      }
+      rh = wideHi | wideHiPrev;
     } else {
-      const cat = (sv << W) | dv; // src:dest, shift right, take the low w bits
-      r = (cat >> N) & M;
-      cf = Number((cat >> (N - 1n)) & 1n);
+      // The 2w-bit concatenation fits 64 bits; the result is its w-bit window (16-bit counts
+      // above 16 reach into the other operand, as the hardware does for these undefined cases).
+      const m = MASK[sz];
+      const hiPart = left ? a & m : b & m, loPart = left ? b & m : a & m;
+      const catL = w === 32 ? loPart : (hiPart << 16) | loPart, catH = w === 32 ? hiPart : 0;
+      if (left) {
+        // bits [w - n, 2w - n) of the concatenation
+        rl = w - n >= 0 ? shr64(catL, catH, w - n) : shl64(catL, catH, n - w);
+        cf = bit64(catL, catH, 2 * w - n);
+      } else {
+        rl = shr64(catL, catH, n);
+        cf = bit64(catL, catH, n - 1);
+      }
+      rl &= m;
+      rh = 0;
     }
-    const rl = Number(BigInt.asIntN(32, r & 0xffffffffn));
-    const rh = sz === 8 ? Number(BigInt.asIntN(32, r >> 32n)) : 0;
-    const lo = sz === 4 ? rl : sz === 8 ? rl : rl & MASK[sz];
-    const of = signOf(lo, rh, sz) ^ signOf(a, aH, sz);
-    shiftFlags(c, sz, lo, rh, cf, of);
-    writeE(c, i, sz, lo, rh);
+    const of = signOf(rl, rh, sz) ^ signOf(a, aH, sz);
+    shiftFlags(c, sz, rl, rh, cf, of);
+    writeE(c, i, sz, rl, rh);
   };
 }
 def(0x1a4, OpF.ModRM | OpF.Ib, 'shld', shxd(true, false));

@@ -4,14 +4,15 @@
 //
 // Rounding follows MXCSR.RC (the CVTT forms truncate); NaN and out-of-range float-to-integer
 // results are the "integer indefinite" 0x80000000 / 0x8000000000000000 with IE; inexact
-// results raise PE. Values that are exact in doubles are converted with doubles; denormal
-// inputs, 64-bit integers beyond 2^53, float32 results that are tiny or overflow, and
-// directed rounding of inexact results go through softfloat.ts.
+// results raise PE. Values that are exact in doubles, and 64-bit integers under round-to-
+// nearest, are converted with doubles; denormal inputs, float32 results that are tiny or
+// overflow, and directed rounding of inexact results go through softfloat.ts (BigInt).
 
 import { TWO32 } from '../u64.js';
 import type { Cpu } from '../cpu.js';
 import type { Handler, Instr } from '../instr.js';
 import { ea, setReg } from './operands.js';
+import { neg64, wideHi } from './int64.js';
 import {
   A, AF32, AF64, B, BF32, BF64, commitFlags, loadA, mmxEnter, nmFault, setMM, srcM, srcX, srcX32,
   srcX64, sse, storeA,
@@ -124,10 +125,33 @@ function i2f(v: number, F: Fmt, k: number, m: number): void {
   }
 }
 
-/** A 64-bit integer (lo, hi halves) to lane k; beyond 2^53 the rounding goes through BigInt. */
+/**
+ * A 64-bit integer (lo, hi halves) to lane k. Beyond 2^53 under round-to-nearest (the MXCSR
+ * default) doubles still do it; only directed rounding goes through softfloat (BigInt).
+ */
 function i64f(lo: number, hi: number, F: Fmt, k: number, m: number): void {
   if (hi >= -0x200000 && hi < 0x200000) {
     i2f(hi * TWO32 + (lo >>> 0), F, k, m);
+    return;
+  }
+  if (((m >> 13) & 3) === RC.Nearest) {
+    if (F === F64) {
+      // hi * 2^32 is exact, so the sum is the one correctly rounded (ties-to-even) double.
+      const r = hi * TWO32 + (lo >>> 0);
+      const rH = Math.floor(r / TWO32); // r is an integer: its halves are exact
+      if (rH !== hi || r - rH * TWO32 !== lo >>> 0) env.fx |= MX.PE;
+      AF64[k] = r;
+      return;
+    }
+    // float32: the magnitude cut to 53 bits with a sticky lowest bit for the 11 dropped ones
+    // (round to odd) is exact as a double and rounds to 24 bits exactly as the full value does.
+    const neg = hi < 0;
+    const mL = neg ? neg64(lo, hi) : lo, mH = neg ? wideHi : hi;
+    const sticky = (mL & 0x7ff) !== 0 ? 1 : 0;
+    const t = ((mH >>> 0) * 2097152 + ((mL >>> 11) | sticky)) * 2048;
+    const r = Math.fround(t);
+    if (sticky !== 0 || r !== t) env.fx |= MX.PE;
+    AF32[k] = neg ? -r : r;
     return;
   }
   setEnv(m);

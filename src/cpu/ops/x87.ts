@@ -25,6 +25,7 @@ import { OpF, def, defPick } from '../optable.js';
 import { ea } from './operands.js';
 import { nmFault } from './sse-common.js';
 import { X80, classify80, f64ToFp80, fp80ToF64 } from './fp80.js';
+import { bit64, lowBits64, neg64, shl64, shr64, wideHi } from './int64.js';
 import { F32, F64, MX, Op, RC, Fmt, arith as sfArith, env, roundPack, setEnv, sqrt as sfSqrt } from './softfloat.js';
 import { fswValue } from './fxsave.js';
 import { join64, hi32 } from '../u64.js';
@@ -504,47 +505,52 @@ function storeInt(c: Cpu, a: number, bytes: number, truncate: boolean): boolean 
     if (cls === X80.QNaN || cls === X80.SNaN || cls === X80.Inf || cls === X80.Unsupported) ok = false;
     else if (cls !== X80.Zero) {
       const rc = truncate ? RC.Zero : (c.fcw >> 10) & 3;
-      const mant = (BigInt(IMG[1] >>> 0) << 32n) | BigInt(IMG[0] >>> 0);
       const e = (cls === X80.Denormal ? -16382 : (IMG[2] & 0x7fff) - 16383) - 63;
       const neg = (IMG[2] & 0x8000) !== 0;
-      let m: bigint;
-      let inexact = false;
+      // The magnitude mant * 2^e rounded to an integer (mL, mH), in halves.
+      let mL = 0, mH = 0;
+      let inexact = false, big = false;
       roundedUp = false;
-      if (e >= 0) m = e > 64 ? 1n << 64n : mant << BigInt(e);
-      else if (e < -65) {
-        m = 0n;
-        inexact = true;
-        if ((rc === RC.Down && neg) || (rc === RC.Up && !neg)) {
-          m = 1n;
-          roundedUp = true;
-        }
-      } else {
-        const s = BigInt(-e);
-        m = mant >> s;
-        const rem = mant & ((1n << s) - 1n);
-        if (rem !== 0n) {
+      if (e > 0) big = true; // the integer bit is set (normal): at least 2^64
+      else if (e === 0) { mL = IMG[0]; mH = IMG[1]; }
+      else {
+        const s = -e;
+        mL = shr64(IMG[0], IMG[1], s);
+        mH = wideHi;
+        const half = s <= 64 && bit64(IMG[0], IMG[1], s - 1) === 1;
+        const rest = lowBits64(IMG[0], IMG[1], s > 64 ? 64 : s - 1);
+        if (half || rest) {
           inexact = true;
-          const half = 1n << (s - 1n);
           let up: boolean;
           switch (rc) {
-            case RC.Nearest: up = rem > half || (rem === half && (m & 1n) === 1n); break;
+            case RC.Nearest: up = half && (rest || (mL & 1) === 1); break;
             case RC.Down: up = neg; break;
             case RC.Up: up = !neg; break;
             default: up = false;
           }
-          if (up) m++;
+          if (up) {
+            // s >= 1 keeps the magnitude below 2^63, so the increment cannot overflow.
+            mL = (mL + 1) | 0;
+            if (mL === 0) mH = (mH + 1) | 0;
+          }
           roundedUp = up;
         }
       }
-      const v = neg ? -m : m;
-      const lim = 1n << BigInt(8 * bytes - 1);
-      if (v < -lim || v >= lim) ok = false;
+      // In range: below 2^(8*bytes-1), or exactly that for a negative value.
+      const uH = mH >>> 0, uL = mL >>> 0;
+      let fits: boolean;
+      if (big) fits = false;
+      else if (bytes === 8) fits = uH < 0x80000000 || (neg && uH === 0x80000000 && uL === 0);
+      else {
+        const lim = bytes === 4 ? 0x80000000 : 0x8000;
+        fits = uH === 0 && (uL < lim || (neg && uL === lim));
+      }
+      if (!fits) ok = false;
       else {
         if (inexact) raise(c, PE); // stored anyway
         c.fsw = roundedUp ? c.fsw | C1 : c.fsw & ~C1;
-        const u = BigInt.asUintN(64, v);
-        lo = Number(u & 0xffffffffn) | 0;
-        hi = Number(u >> 32n) | 0;
+        lo = neg ? neg64(mL, mH) : mL;
+        hi = neg ? wideHi : mH;
       }
     }
     if (!ok) {
@@ -572,13 +578,12 @@ function fldMem(c: Cpu, a: number, t: MemT): void {
       push(c, join64(hi, lo));
       return;
     }
-    // Beyond 2^53: keep the exact 80-bit image.
-    let v = BigInt.asIntN(64, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
-    const neg = v < 0n;
-    if (neg) v = -v;
-    const n = v.toString(2).length;
-    const mant = v << BigInt(64 - n);
-    pushImg(c, Number(mant & 0xffffffffn) | 0, Number(mant >> 32n) | 0, (neg ? 0x8000 : 0) | (16383 + n - 1));
+    // Beyond 2^53: keep the exact 80-bit image, the magnitude normalized to bit 63.
+    const neg = hi < 0;
+    const mL = neg ? neg64(lo, hi) : lo, mH = neg ? wideHi : hi;
+    const z = Math.clz32(mH); // mH is not 0 (|v| >= 2^53); INT64_MIN's magnitude is 2^63
+    const nL = shl64(mL, mH, z);
+    pushImg(c, nL, wideHi, (neg ? 0x8000 : 0) | (16383 + 63 - z));
     return;
   }
   const v = loadMem(c, a, t);

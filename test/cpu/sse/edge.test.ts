@@ -100,6 +100,31 @@ describe('scalar float edge pairs against the host CPU', () => {
     }
     check(cs);
   });
+  it('conversions: CVTSI2SS/CVTSI2SD of 64-bit integers beyond 2^53 (ties, sticky low bits)', () => {
+    // 2^60 + 2^36 is a float32 tie; + 1 below the double's precision must still round it up
+    // (rounding to double first would lose that bit).
+    const big: bigint[] = [
+      (1n << 53n) + 1n, (1n << 53n) + 3n, (1n << 63n) - 1n, -(1n << 63n), -((1n << 53n) + 1n), (1n << 54n) + 2n,
+      (1n << 60n) + (1n << 36n), (1n << 60n) + (1n << 36n) + 1n, (1n << 60n) + 3n * (1n << 36n), (1n << 60n) + (1n << 36n) - 1n,
+      -((1n << 60n) + (1n << 36n) + 1n), (1n << 62n) + (1n << 9n), (1n << 62n) + (1n << 10n), (1n << 62n) + (1n << 10n) + 1n,
+      0x7fffff8000000000n, 0x7fffffc000000000n, 0x7fffffffffffffc0n, 0x12345678abcdef01n, -0x12345678abcdef01n,
+    ];
+    const cs: Case[] = [];
+    big.forEach((v, n) => {
+      for (const [pfx, name] of [[0xf3, 'cvtsi2ss r64'], [0xf2, 'cvtsi2sd r64']] as [number, string][]) {
+        for (let m = 0; m < (FULL ? MODES.length : 3); m++) {
+          const xmm: Uint8Array[] = [];
+          for (let k = 0; k < 16; k++) xmm.push(new Uint8Array(16));
+          const r = new Array<bigint>(16).fill(0x5555n);
+          r[1] = BigInt.asUintN(64, v);
+          r[4] = BigInt(STACK_TOP);
+          const mxcsr = MODES[FULL ? m : (n * 3 + m + SEED) % MODES.length];
+          cs.push({ name, code: Uint8Array.from([pfx, 0x48, 0x0f, 0x2a, 0xc1]), r, rflags: 0x202, fx: fxImage({ mxcsr, xmm }), mem: new Uint8Array(512) });
+        }
+      }
+    });
+    check(cs);
+  });
 });
 
 /** Drop the placeholder prefix byte (0x100) used for no-prefix forms. */

@@ -86,6 +86,32 @@ function regImage(rng: Rng, raw: boolean): Uint8Array {
   return img80(niceValue(rng));
 }
 
+/**
+ * A raw image around the integer limits (2^15, 2^31, 2^52..2^64) whose fraction is empty,
+ * exactly one half, just above a half or random: the ties and overflows of FIST and of the
+ * rounding of 64-bit mantissas to float32/float64 (FST), where the interpreter cannot use doubles.
+ */
+function wideImage(rng: Rng): Uint8Array {
+  const b = new Uint8Array(10);
+  const v = new DataView(b.buffer);
+  const k = rng.pick([14, 15, 16, 23, 24, 30, 31, 32, 51, 52, 53, 54, 61, 62, 63, 64, rng.int(66)]);
+  let mant = (1n << 63n) | (rng.u64() & ((1n << 63n) - 1n));
+  const frac = k >= 63 ? 0n : BigInt(63 - k); // bits below the binary point
+  if (frac > 0n) {
+    mant &= ~((1n << frac) - 1n);
+    const kind = rng.int(4);
+    if (kind === 1) mant |= 1n << (frac - 1n); // exactly .5
+    else if (kind === 2) mant |= (1n << (frac - 1n)) | 1n; // just above .5
+    else if (kind === 3) mant |= rng.u64() & ((1n << frac) - 1n);
+  }
+  if (k === 63 && rng.chance(0.3)) mant = 1n << 63n; // 2^63: INT64_MIN when negative
+  // Low mantissa bits that a double cannot hold (the round-to-double tie and sticky cases).
+  if (rng.chance(0.3)) mant = (mant & ~0x7ffn) | BigInt(rng.pick([0x400, 0x401, 0x3ff, 0x7ff, 0x001]));
+  v.setBigUint64(0, mant, true);
+  v.setUint16(8, (rng.int(2) << 15) | (16383 + k), true);
+  return b;
+}
+
 // ---- forms ----
 
 interface XForm {
@@ -100,6 +126,8 @@ interface XForm {
   raw?: boolean;
   /** Largest magnitude of transcendental arguments (F2XM1 is only defined on [-1, 1]). */
   range?: number;
+  /** Registers hold wideImage() values (integer stores and float stores of 64-bit mantissas). */
+  wide?: boolean;
 }
 
 const forms: XForm[] = [];
@@ -129,6 +157,9 @@ const mems: [string, number, number, XForm['mem']][] = [
   ['fild m64', 0xdf, 5, 'i64'], ['fistp m64', 0xdf, 7, 'i64'],
 ];
 for (const [name, op, d, mem] of mems) forms.push({ name, bytes: [op, d], mem, raw: true });
+const wideForms: XForm[] = mems
+  .filter(([name]) => /^(fist|fst)/.test(name) && !name.includes('sw'))
+  .map(([name, op, d, mem]) => ({ name: `${name} (wide)`, bytes: [op, d], mem, raw: true, wide: true }));
 for (let k = 0; k < 8; k++) {
   forms.push({ name: `fld st(${k})`, bytes: [0xd9, 0xc0 | k], raw: true });
   forms.push({ name: `fxch st(${k})`, bytes: [0xd9, 0xc8 | k], raw: true });
@@ -215,7 +246,7 @@ function makeX87Case(rng: Rng, f: XForm): Case {
     // Transcendentals: moderate arguments (the host reduces large ones with a 66-bit pi).
     const special = f.range ? [0, -0, NaN] : [0, -0, Infinity, -Infinity, NaN, 1, -1, 0.5];
     st.push(
-      !f.approx ? regImage(rng, f.raw ?? false)
+      f.wide ? wideImage(rng) : !f.approx ? regImage(rng, f.raw ?? false)
         : rng.chance(0.1) ? (rng.chance(0.3) ? regImage(rng, false).fill(0xff, 8) : img80(rng.pick(special)))
           : img80((rng.u32() / 2 ** 32 - 0.5) * (f.range ? 2 * f.range : 2 ** rng.int(8))),
     );
@@ -294,6 +325,7 @@ function expectClean(r: { count: number; failures: string[]; total: number }): v
 
 describe('x87 against the host CPU', () => {
   it('loads, stores, environment', () => expectClean(run(forms.filter((f) => f.mem && !f.inexact && !f.name.startsWith('fcom')), 30, 11)));
+  it('integer and float stores of wide 80-bit values (ties, overflow, INT64_MIN)', () => expectClean(run(wideForms, 150, 16)));
   it('arithmetic with memory operands', () => expectClean(run(forms.filter((f) => f.mem && (f.inexact || f.name.includes('com'))), 25, 12)));
   it('register arithmetic', () => expectClean(run(forms.filter((f) => !f.mem && f.inexact), 6, 13)));
   it('register moves, compares, cmov', () => expectClean(run(forms.filter((f) => !f.mem && !f.inexact && !f.approx && f.bytes.length === 2 && /st\(/.test(f.name)), 6, 14)));
