@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runElf } from '../../src/cpu/user/runner.js';
+import { runElf } from '../../src/elf-runner/runner.js';
 
 const KINDS: Record<string, string> = {
   // two-operand IMUL by a 64-bit constant: the kernel's hash_64()

@@ -1,6 +1,8 @@
 // Faults leave the CPU as structured events; the layer above (hypervisor or user-mode runner)
 // decides how to deliver them. RIP is rewound to the faulting instruction by the run loop.
 
+import { TWO32 } from './u64.js';
+
 export const enum Vector {
   DE = 0, // divide error
   DB = 1,
@@ -53,7 +55,7 @@ export function hexBytes(b: Uint8Array): string {
 /** Format a linear address held as a signed double (canonical) as 0x-prefixed 64-bit hex. */
 export function hex64(a: number): string {
   // In halves, not BigInt: every page fault formats its address.
-  const hi = Math.floor(a / 4294967296), lo = a - hi * 4294967296;
+  const hi = Math.floor(a / TWO32), lo = a - hi * TWO32;
   return '0x' + (hi >>> 0).toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
 }
 

@@ -31,12 +31,11 @@ interface Prefixes {
 }
 
 function rd64(v: Vcpu, r: number): number {
-  return v.cpu.hi[r] * 4294967296 + (v.cpu.lo[r] >>> 0);
+  return v.cpu.getRegNum(r);
 }
 
 function wr64(v: Vcpu, r: number, x: number): void {
-  v.cpu.lo[r] = x | 0;
-  v.cpu.hi[r] = Math.floor(x / 4294967296) | 0;
+  v.cpu.setRegNum(r, x);
 }
 
 /** Legacy prefixes (at most 8) and REX, as the loop at the top of emulate_privileged_op. */

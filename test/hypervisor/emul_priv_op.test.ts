@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { bootDomain } from '../../src/dom0/boot.js';
+import { builtDomain } from './built-domain.js';
 import { Reg } from '../../src/cpu/cpu.js';
 import { CpuFault } from '../../src/cpu/fault.js';
 import { emulatePrivOp } from '../../src/hypervisor/emul_priv_op.js';
@@ -24,9 +24,8 @@ interface Fixture {
 }
 
 function withVcpu(f: (x: Fixture) => void): void {
-  const booted = bootDomain({ kernel: KERNEL, memory: 48 });
-  try {
-    const v = booted.domain.vcpus[0];
+  {
+    const v = builtDomain(KERNEL, 48).vcpus[0];
     // start_info is mapped and writable at RSI; its second half is free.
     const base = v.cpu.getRegNum(Reg.RSI) + 2048;
     f({
@@ -38,8 +37,6 @@ function withVcpu(f: (x: Fixture) => void): void {
       },
       scratch: base + 1024,
     });
-  } finally {
-    booted.destroy();
   }
 }
 

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { bootDomain } from '../../src/dom0/boot.js';
+import { builtDomain } from './built-domain.js';
 import { Reg } from '../../src/cpu/cpu.js';
 import { hypercall } from '../../src/hypervisor/hypercall/index.js';
 import { HYPERVISOR } from '../../src/hypervisor/public.js';
@@ -14,9 +14,8 @@ const VCPUOP_register_vcpu_time_memory_area = 13;
 
 describe('VCPUOP_register_vcpu_time_memory_area', () => {
   it('copies the published vcpu_time_info (even version, TSC-stable flag) to the guest address', () => {
-    const booted = bootDomain({ kernel: KERNEL, memory: 48 });
-    try {
-      const d = booted.domain;
+    {
+      const d = builtDomain(KERNEL, 48);
       const v = d.vcpus[0];
       // start_info is mapped and writable at RSI: the argument and the area in its second half.
       const arg = v.cpu.getRegNum(Reg.RSI) + 2048;
@@ -36,8 +35,6 @@ describe('VCPUOP_register_vcpu_time_memory_area', () => {
       // Xen's own range is not the guest's to name: -EFAULT.
       v.cpu.m.wr64(arg, 0, 0xffff8000 | 0);
       expect(Number(hypercall(d, v, HYPERVISOR.vcpu_op, [BigInt(VCPUOP_register_vcpu_time_memory_area), 0n, BigInt(arg), 0n, 0n]))).toBe(-EFAULT);
-    } finally {
-      booted.destroy();
     }
   });
 });

@@ -1,7 +1,7 @@
-import { join64 } from '../u64.js';
 // The x87 80-bit extended format <-> JS doubles. An image is three int32s: mantissa low,
 // mantissa high (bit 63 is the explicit integer bit), sign<<15 | exponent (bias 16383).
 
+import { join64 } from '../u64.js';
 import { bit64, lowBits64, shr64, wideHi } from './int64.js';
 
 const CV = new Float64Array(1);
@@ -103,7 +103,7 @@ function roundMant(lo: number, hi: number, e: number): number {
   // m = the top `keep` bits (below 2^53: an exact double), rounded on the dropped ones.
   const drop = 64 - keep;
   const mL = shr64(lo, hi, drop);
-  let m = (wideHi >>> 0) * 4294967296 + (mL >>> 0);
+  let m = join64(wideHi >>> 0, mL);
   if (bit64(lo, hi, drop - 1) === 1 && (lowBits64(lo, hi, drop - 1) || (mL & 1) === 1)) m++;
   return m * 2 ** (e - keep + 1);
 }

@@ -13,8 +13,7 @@ import { OpF, defPick } from '../optable.js';
 import { group3Mul } from './alu.js';
 import { getReg, readE, setReg } from './operands.js';
 import { neg64, wideHi } from './int64.js';
-
-const TWO32 = 4294967296;
+import { TWO32 } from '../u64.js';
 
 /**
  * High 32 bits (as a uint32 double) of the product of two uint32: a*(b>>>16) and
