@@ -16,6 +16,7 @@
 // - Effective addresses are one double expression guarded by the same "high half below 2^20"
 //   test as operands.ts ea(); anything else (32-bit address size, huge values) calls ea().
 
+import { TWO32, hi32 } from './u64.js';
 import type { Block } from './block.js';
 import type { Cpu } from './cpu.js';
 import { FOp, cond, getCF } from './flags.js';
@@ -131,13 +132,13 @@ class Gen {
       this.v('_hb');
       this.emit(`_hb = hi[${B}];`);
       guards.push('(_hb + 0x100000)');
-      sum += ` + _hb * 4294967296 + (lo[${B}] >>> 0)`;
+      sum += ` + _hb * ${TWO32} + (lo[${B}] >>> 0)`;
     }
     if (X !== NO_REG) {
       this.v('_hx');
       this.emit(`_hx = hi[${X}];`);
       guards.push('(_hx + 0x100000)');
-      sum += ` + (_hx * 4294967296 + (lo[${X}] >>> 0)) * ${i.scale}`;
+      sum += ` + (_hx * ${TWO32} + (lo[${X}] >>> 0)) * ${i.scale}`;
     }
     if (guards.length === 0) this.emit(`ad = ${sum}${seg};`);
     else this.emit(`ad = ((${guards.join(' | ')}) >>> 21) === 0 ? ${sum}${seg} : ea(c, i${this.k});`);
@@ -418,10 +419,10 @@ const CANON = 0x800000000000;
 /** PUSH of (v, vH) (64-bit); a miss calls the handler. */
 function push(g: Gen, v: string, vH: string): void {
   g.v('_sp'); g.v('_w');
-  g.emit(`_sp = hi[4] * 4294967296 + (lo[4] >>> 0) - 8;`);
+  g.emit(`_sp = hi[4] * ${TWO32} + (lo[4] >>> 0) - 8;`);
   g.probe('_sp');
   g.emit(
-    `if (${g.hit('_sp', 8, 'W')}) { ${Gen.ramWrite(8, 'offW[_t] + _o', v, vH)} lo[4] = _sp | 0; hi[4] = Math.floor(_sp / 4294967296) | 0; } else ${g.call()}`,
+    `if (${g.hit('_sp', 8, 'W')}) { ${Gen.ramWrite(8, 'offW[_t] + _o', v, vH)} lo[4] = _sp | 0; hi[4] = Math.floor(_sp / ${TWO32}) | 0; } else ${g.call()}`,
   );
 }
 
@@ -495,7 +496,7 @@ EMIT[0x8d] = (g, i) => {
     return true;
   }
   if (B === NO_REG && X === NO_REG) {
-    g.emit(`lo[${i.reg}] = ${lit(i.disp | 0)}; hi[${i.reg}] = ${lit(Math.floor(i.disp / 4294967296) | 0)};`);
+    g.emit(`lo[${i.reg}] = ${lit(i.disp | 0)}; hi[${i.reg}] = ${lit(hi32(i.disp))};`);
     return true;
   }
   // 64-bit: one double sum while it is exact, else the handler. Base below 2^51 and
@@ -507,17 +508,17 @@ EMIT[0x8d] = (g, i) => {
     g.v('_hb');
     g.emit(`_hb = hi[${B}];`);
     guards.push(`((_hb + 0x80000) >>> 20)`);
-    sum += ` + _hb * 4294967296 + (lo[${B}] >>> 0)`;
+    sum += ` + _hb * ${TWO32} + (lo[${B}] >>> 0)`;
   }
   if (X !== NO_REG) {
     g.v('_hx');
     g.emit(`_hx = hi[${X}];`);
     guards.push(`((_hx + ${0x80000 >> sh}) >>> ${20 - sh})`);
-    sum += ` + (_hx * 4294967296 + (lo[${X}] >>> 0)) * ${i.scale}`;
+    sum += ` + (_hx * ${TWO32} + (lo[${X}] >>> 0)) * ${i.scale}`;
   }
   g.setRip(i.next);
   g.emit(
-    `if ((${guards.join(' | ')}) === 0) { v = ${sum}; lo[${i.reg}] = v | 0; hi[${i.reg}] = Math.floor(v / 4294967296) | 0; } else ${g.call()}`,
+    `if ((${guards.join(' | ')}) === 0) { v = ${sum}; lo[${i.reg}] = v | 0; hi[${i.reg}] = Math.floor(v / ${TWO32}) | 0; } else ${g.call()}`,
   );
   return true;
 };
@@ -553,11 +554,11 @@ for (let r = 0; r < 8; r++) {
     if (i.opsz !== 8) return false;
     g.setRip(i.next);
     g.v('_sp'); g.v('v'); g.v('vH');
-    g.emit(`_sp = hi[4] * 4294967296 + (lo[4] >>> 0);`);
+    g.emit(`_sp = hi[4] * ${TWO32} + (lo[4] >>> 0);`);
     g.probe('_sp');
     g.emit(
       `if (${g.hit('_sp', 8, 'R')}) { _o += offR[_t]; v = dv.getInt32(_o, true); vH = dv.getInt32(_o + 4, true);` +
-        ` _sp += 8; lo[4] = _sp | 0; hi[4] = Math.floor(_sp / 4294967296) | 0; lo[${i.rm}] = v; hi[${i.rm}] = vH; } else ${g.call()}`,
+        ` _sp += 8; lo[4] = _sp | 0; hi[4] = Math.floor(_sp / ${TWO32}) | 0; lo[${i.rm}] = v; hi[${i.rm}] = vH; } else ${g.call()}`,
     );
     return true;
   };
@@ -584,19 +585,19 @@ EMIT[0xe8] = (g, i) => {
   g.setRip(i.next);
   const n = i.next;
   // After a miss the handler has pushed and set RIP to the same target (or it threw).
-  push(g, lit(n | 0), lit(Math.floor(n / 4294967296) | 0));
+  push(g, lit(n | 0), lit(hi32(n)));
   g.exit = { cond: null, a: i.target, b: NaN };
   return true;
 };
 EMIT[0xc3] = (g) => {
   g.setRip(g.i.next);
   g.v('_sp'); g.v('_tg');
-  g.emit(`_sp = hi[4] * 4294967296 + (lo[4] >>> 0);`);
+  g.emit(`_sp = hi[4] * ${TWO32} + (lo[4] >>> 0);`);
   g.probe('_sp');
-  g.emit(`if (${g.hit('_sp', 8, 'R')}) { _o += offR[_t]; _tg = dv.getInt32(_o + 4, true) * 4294967296 + (dv.getInt32(_o, true) >>> 0); } else _tg = NaN;`);
+  g.emit(`if (${g.hit('_sp', 8, 'R')}) { _o += offR[_t]; _tg = dv.getInt32(_o + 4, true) * ${TWO32} + (dv.getInt32(_o, true) >>> 0); } else _tg = NaN;`);
   // A miss or a non-canonical target (NaN fails both tests): the handler, which faults with RSP unchanged.
   g.emit(
-    `if (_tg < ${CANON} && _tg >= ${-CANON}) { c.rip = _tg; _sp += 8; lo[4] = _sp | 0; hi[4] = Math.floor(_sp / 4294967296) | 0; } else ${g.call()}`,
+    `if (_tg < ${CANON} && _tg >= ${-CANON}) { c.rip = _tg; _sp += 8; lo[4] = _sp | 0; hi[4] = Math.floor(_sp / ${TWO32}) | 0; } else ${g.call()}`,
   );
   g.exit = DYNAMIC;
   return true;

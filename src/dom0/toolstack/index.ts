@@ -130,8 +130,10 @@ class TsxenToolstack extends EventEmitter implements Toolstack {
   // ---- create ----
 
   async create(config: DomainConfig, opts: CreateOptions = {}): Promise<{ domid: number; name: string }> {
+    // XendDomainInfo.create (RELEASE-4.4.4): a running domain with this name, or this uuid.
+    // (Its other rule, _checkName over running and managed domains, is xend's: it owns those.)
     for (const r of this.domains.values()) {
-      if (r.name === config.name && !r.gone) {
+      if (!r.gone && (r.name === config.name || (config.uuid !== null && r.uuid === config.uuid))) {
         throw new XendError(`Domain '${config.name}' already exists with ID '${r.domid}'`);
       }
     }

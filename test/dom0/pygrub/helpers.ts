@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 
 import { PygrubError } from '../../../src/dom0/pygrub/errors.js';
 
-export { makeTmpDir } from '../../devices/block/helpers.js';
+export { makeTmpDir } from '../../devices/block/image/helpers.js';
 
 /** The PygrubError `f` rejects with; anything else (or success) fails the test. */
 export async function pygrubError(f: () => Promise<unknown>): Promise<PygrubError> {
