@@ -15,7 +15,7 @@ import { emulatePrivOp } from './emul_priv_op.js';
 import { pvCpuid } from './cpuid.js';
 import { hypercall, hypercallSchedules } from './hypercall/index.js';
 import { crashReport } from './crash_report.js';
-import type { Args } from './hypercall/types.js';
+import { HypercallArgs, type Args } from './hypercall/types.js';
 import { FLAT_KERNEL_CS, FLAT_KERNEL_SS, HYPERVISOR, MACH2PHYS_VIRT_START, HYPERVISOR_VIRT_START, HYPERVISOR_VIRT_END, VIRQ, type ShutdownReason } from './public.js';
 import { SystemClock } from './time.js';
 import { DomainCrash, deliverEvents, doIret, injectException, syscallFromUser } from './traps.js';
@@ -23,6 +23,7 @@ import { Vcpu } from './vcpu.js';
 import { PageTypes, ptwrFault } from './ptwr.js';
 import type { StartOfDay } from './builder/start-of-day.js';
 import { writeU64 } from './guest_access.js';
+import { hi32 } from '../cpu/u64.js';
 
 export interface DomainHost {
   /** HYPERVISOR_console_io writes (the hypervisor log, `xm dmesg`). */
@@ -185,17 +186,24 @@ export class Domain {
       if (this.mustSchedule(v, false)) c.stop = true;
       return;
     }
-    const args: Args = [c.getReg64(Reg.RDI), c.getReg64(Reg.RSI), c.getReg64(Reg.RDX), c.getReg64(Reg.R10), c.getReg64(Reg.R8)];
-    let r: number | bigint = 0;
+    // The arguments' halves into the one scratch (hypercalls never nest across vCPUs of a thread).
+    const a = ARGS;
+    a.set(0, c.lo[Reg.RDI], c.hi[Reg.RDI]);
+    a.set(1, c.lo[Reg.RSI], c.hi[Reg.RSI]);
+    a.set(2, c.lo[Reg.RDX], c.hi[Reg.RDX]);
+    a.set(3, c.lo[Reg.R10], c.hi[Reg.R10]);
+    a.set(4, c.lo[Reg.R8], c.hi[Reg.R8]);
+    let r = 0;
     try {
-      r = hypercall(this, v, nr, args);
+      r = hypercall(this, v, nr, a);
     } catch (e) {
       this.hypervisorError(v, e);
     }
-    if (typeof r === 'number' && r >= -0x80000000 && r <= 0x7fffffff) {
+    if (r >= -0x80000000 && r <= 0x7fffffff) {
+      // Almost every result is an int32 (0 or -errno): no division for the high half.
       c.lo[Reg.RAX] = r;
       c.hi[Reg.RAX] = r < 0 ? -1 : 0;
-    } else c.setReg64(Reg.RAX, BigInt.asIntN(64, BigInt(r)));
+    } else c.setRegNum(Reg.RAX, r);
     if (this.mustSchedule(v, hypercallSchedules(nr))) c.stop = true;
   }
 
@@ -268,7 +276,7 @@ export class Domain {
   noteUnknownHypercall(nr: number, a: Args): void {
     if (this.unknownHypercalls.has(nr)) return;
     this.unknownHypercalls.add(nr);
-    this.log(`unimplemented hypercall ${nr} (args ${a.map((x) => '0x' + BigInt.asUintN(64, x).toString(16)).join(', ')}): -ENOSYS`);
+    this.log(`unimplemented hypercall ${nr} (args ${a.describe()}): -ENOSYS`);
   }
 
   /** A hypervisor message about this domain, as Xen's gdprintk prefixes them ("d1: ..."). */
@@ -433,6 +441,14 @@ export class Domain {
 /** TSXEN_TRACE_TRAPS=1 logs every exception bounced to the guest (debugging a boot). */
 const TRACE_TRAPS = process.env.TSXEN_TRACE_TRAPS === '1';
 
+/** An integer double (CR2: a canonical address) as 64 bits into domain memory, without BigInt. */
 function writeU64Raw(d: Domain, off: number, value: number): void {
-  d.dv.setBigUint64(off, BigInt.asUintN(64, BigInt(value)), true);
+  d.dv.setInt32(off, value | 0, true); // ToInt32 keeps the low 32 bits of an integer double
+  d.dv.setInt32(off + 4, hi32(value), true);
 }
+
+/**
+ * The hypercall arguments' scratch, shared by every domain of this thread: a hypercall runs to
+ * completion before the next instruction of any vCPU, and multicall keeps its own.
+ */
+const ARGS = new HypercallArgs();

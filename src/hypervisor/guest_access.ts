@@ -3,7 +3,7 @@
 
 import { CpuFault } from '../cpu/fault.js';
 import type { Vcpu } from './vcpu.js';
-import { join64 } from '../cpu/u64.js';
+import { hi32, join64 } from '../cpu/u64.js';
 
 export class GuestFault extends Error {
   constructor(readonly va: number) {
@@ -12,29 +12,33 @@ export class GuestFault extends Error {
   }
 }
 
-function guard<T>(va: number, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof CpuFault) throw new GuestFault(va);
-    throw e;
-  }
+// Each helper catches the CPU's fault itself rather than through a shared wrapper taking a
+// closure: these run several times per hypercall, and a closure per access allocates.
+
+/** A CPU fault in a guest access becomes the hypercall's GuestFault (-EFAULT). */
+function fault(va: number, e: unknown): never {
+  if (e instanceof CpuFault) throw new GuestFault(va);
+  throw e;
 }
 
 /** Unsigned 64-bit value as a double (exact below 2^53: frame numbers, counts, sizes). */
 export function readU64(v: Vcpu, va: number): number {
-  return guard(va, () => {
+  try {
     const lo = v.cpu.m.rd64(va);
     return join64(v.cpu.m.hi >>> 0, lo);
-  });
+  } catch (e) {
+    return fault(va, e);
+  }
 }
 
 /** Signed 64-bit value as a double (addresses: canonical values are exact). */
 export function readI64(v: Vcpu, va: number): number {
-  return guard(va, () => {
+  try {
     const lo = v.cpu.m.rd64(va);
     return join64(v.cpu.m.hi, lo);
-  });
+  } catch (e) {
+    return fault(va, e);
+  }
 }
 
 /** The u64 at va as halves, without allocating: returns the low half (int32) and leaves the
@@ -43,44 +47,75 @@ export function read64Halves(v: Vcpu, va: number): number {
   try {
     return v.cpu.m.rd64(va);
   } catch (e) {
-    if (e instanceof CpuFault) throw new GuestFault(va);
-    throw e;
+    return fault(va, e);
   }
 }
 
-export function readBig(v: Vcpu, va: number): bigint {
-  return guard(va, () => {
-    const lo = v.cpu.m.rd64(va);
-    return (BigInt(v.cpu.m.hi >>> 0) << 32n) | BigInt(lo >>> 0);
-  });
-}
-
 export function readU32(v: Vcpu, va: number): number {
-  return guard(va, () => v.cpu.m.rd32(va) >>> 0);
+  try {
+    return v.cpu.m.rd32(va) >>> 0;
+  } catch (e) {
+    return fault(va, e);
+  }
 }
 export function readU16(v: Vcpu, va: number): number {
-  return guard(va, () => v.cpu.m.rd16(va));
+  try {
+    return v.cpu.m.rd16(va);
+  } catch (e) {
+    return fault(va, e);
+  }
 }
 export function readU8(v: Vcpu, va: number): number {
-  return guard(va, () => v.cpu.m.rd8(va));
+  try {
+    return v.cpu.m.rd8(va);
+  } catch (e) {
+    return fault(va, e);
+  }
 }
 
-export function writeU64(v: Vcpu, va: number, x: number | bigint): void {
-  const b = BigInt.asUintN(64, BigInt(x));
-  guard(va, () => v.cpu.m.wr64(va, Number(b & 0xffffffffn) | 0, Number(b >> 32n) | 0));
+/** A 64-bit value from its int32 halves. */
+export function write64Halves(v: Vcpu, va: number, lo: number, hi: number): void {
+  try {
+    v.cpu.m.wr64(va, lo, hi);
+  } catch (e) {
+    fault(va, e);
+  }
+}
+/**
+ * An integer double as a 64-bit value, exactly as that double: a negative one in two's
+ * complement (a canonical address, an errno), a non-negative one unsigned.
+ */
+export function writeU64(v: Vcpu, va: number, x: number): void {
+  write64Halves(v, va, x | 0, hi32(x)); // ToInt32 keeps the low 32 bits of an integer double
 }
 export function writeU32(v: Vcpu, va: number, x: number): void {
-  guard(va, () => v.cpu.m.wr32(va, x | 0));
+  try {
+    v.cpu.m.wr32(va, x | 0);
+  } catch (e) {
+    fault(va, e);
+  }
 }
 export function writeU16(v: Vcpu, va: number, x: number): void {
-  guard(va, () => v.cpu.m.wr16(va, x & 0xffff));
+  try {
+    v.cpu.m.wr16(va, x & 0xffff);
+  } catch (e) {
+    fault(va, e);
+  }
 }
 
 export function readBytes(v: Vcpu, va: number, len: number): Uint8Array {
-  return guard(va, () => v.cpu.m.readBytes(va, len));
+  try {
+    return v.cpu.m.readBytes(va, len);
+  } catch (e) {
+    return fault(va, e);
+  }
 }
 export function writeBytes(v: Vcpu, va: number, data: Uint8Array): void {
-  guard(va, () => v.cpu.m.writeBytes(va, data));
+  try {
+    v.cpu.m.writeBytes(va, data);
+  } catch (e) {
+    fault(va, e);
+  }
 }
 
 /** A NUL-padded string into a fixed-size guest buffer. */

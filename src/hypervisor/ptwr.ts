@@ -49,7 +49,8 @@ export function ptwrFault(d: Domain, v: Vcpu, addr: number): boolean {
   if (!d.mem.isRam(mfn) || d.pageTypes.type[mfn] === 0) return false;
   const c = v.cpu;
   const entry = off + ((((addr % 4096) + 4096) % 4096) & ~7);
-  const before = d.dv.getBigUint64(entry, true);
+  // The entry as int32 halves: this runs on every trapped page-table write, so no BigInt.
+  const beforeLo = d.dv.getInt32(entry, true), beforeHi = d.dv.getInt32(entry + 4, true);
   v.walker.writeOverride = mfn;
   c.m.flushPage(page);
   try {
@@ -62,10 +63,12 @@ export function ptwrFault(d: Domain, v: Vcpu, addr: number): boolean {
     c.m.flushPage(page);
   }
   // The new entry may only name this domain's frames (what mod_l1_entry validates here).
-  const after = d.dv.getBigUint64(entry, true);
-  if (after !== before && !d.pteAllowed(d.dv.getInt32(entry, true), d.dv.getInt32(entry + 4, true))) {
-    d.dv.setBigUint64(entry, before, true);
-    d.crash(`page-table write of ${after.toString(16)} at ${addr.toString(16)} names a frame outside the domain`);
+  const lo = d.dv.getInt32(entry, true), hi = d.dv.getInt32(entry + 4, true);
+  if ((lo !== beforeLo || hi !== beforeHi) && !d.pteAllowed(lo, hi)) {
+    d.dv.setInt32(entry, beforeLo, true);
+    d.dv.setInt32(entry + 4, beforeHi, true);
+    const pte = (hi >>> 0).toString(16) + (lo >>> 0).toString(16).padStart(8, '0');
+    d.crash(`page-table write of ${pte.replace(/^0+(?=.)/, '')} at ${addr.toString(16)} names a frame outside the domain`);
   }
   return true;
 }

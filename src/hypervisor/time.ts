@@ -6,6 +6,7 @@
 import { shared_info, vcpu_info, vcpu_time_info } from './abi/xen.js';
 import type { DomainMemory } from './domain_memory.js';
 import { PAGE_SIZE } from './domain_memory.js';
+import { hi32 } from '../cpu/u64.js';
 
 export class SystemClock {
   private readonly origin = performance.now();
@@ -39,9 +40,12 @@ export class SystemClock {
     const f = vcpu_time_info.fields;
     const ver = dv.getUint32(o + f.version.offset, true);
     dv.setUint32(o + f.version.offset, (ver + 1) | 1, true);
-    const t = BigInt(this.now());
-    dv.setBigUint64(o + f.tsc_timestamp.offset, t, true);
-    dv.setBigUint64(o + f.system_time.offset, t, true);
+    // As int32 halves: this runs at every timer interrupt, so no BigInt.
+    const t = this.now(), lo = t | 0, hi = hi32(t); // ToInt32 keeps the low 32 bits of an integer
+    dv.setInt32(o + f.tsc_timestamp.offset, lo, true);
+    dv.setInt32(o + f.tsc_timestamp.offset + 4, hi, true);
+    dv.setInt32(o + f.system_time.offset, lo, true);
+    dv.setInt32(o + f.system_time.offset + 4, hi, true);
     dv.setUint32(o + f.tsc_to_system_mul.offset, 0x80000000, true);
     dv.setInt8(o + f.tsc_shift.offset, 1);
     dv.setUint8(o + f.flags.offset, 1); // XEN_PVCLOCK_TSC_STABLE_BIT

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { builtDomain } from './built-domain.js';
 import { Reg } from '../../src/cpu/cpu.js';
 import { hypercall } from '../../src/hypervisor/hypercall/index.js';
+import { hcArgs } from './hypercall-args.js';
 import { EFAULT, EINVAL, ENOSYS } from '../../src/hypervisor/errno.js';
 
 const KERNEL = fileURLToPath(new URL('../../images/vmlinuz-tiny', import.meta.url));
@@ -36,13 +37,13 @@ function withDomain(f: (x: Fixture) => void): void {
         v.cpu.m.wr64(reqs + k * 16 + 8, Number(val & 0xffffffffn) | 0, Number(val >> 32n) | 0);
       });
       v.cpu.m.wr32(doneVa, -1);
-      const rc = Number(hypercall(d, v, MMU_UPDATE, [BigInt(reqs), BigInt(list.length), BigInt(doneVa), 0x7ff0n, 0n]));
+      const rc = hypercall(d, v, MMU_UPDATE, hcArgs(reqs, list.length, doneVa, 0x7ff0, 0));
       return { rc, done: v.cpu.m.rd32(doneVa) };
     },
     entry: (slot) => BigInt(l4 + slot * 8),
     read: (slot) => d.dv.getBigUint64(l4 + slot * 8, true),
     write: (slot, val) => d.dv.setBigUint64(l4 + slot * 8, val, true),
-    raw: (args) => Number(hypercall(d, v, MMU_UPDATE, args)),
+    raw: (args) => hypercall(d, v, MMU_UPDATE, hcArgs(...args)),
   });
 }
 

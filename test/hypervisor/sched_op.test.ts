@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { builtDomain } from './built-domain.js';
 import { Reg } from '../../src/cpu/cpu.js';
 import { hypercall } from '../../src/hypervisor/hypercall/index.js';
+import { hcArgs } from './hypercall-args.js';
 import { HYPERVISOR, type ShutdownReason } from '../../src/hypervisor/public.js';
 import { EINVAL } from '../../src/hypervisor/errno.js';
 
@@ -22,7 +23,7 @@ function shutdownSequence(calls: [cmd: bigint, reason: number][]): { results: nu
   const arg = v.cpu.getRegNum(Reg.RSI) + 2048;
   const results = calls.map(([cmd, reason]) => {
     v.cpu.m.wr32(arg, reason);
-    return Number(hypercall(d, v, HYPERVISOR.sched_op, [cmd, BigInt(arg), 0n, 0n, 0n]));
+    return hypercall(d, v, HYPERVISOR.sched_op, hcArgs(cmd, arg, 0, 0, 0));
   });
   return { results, told };
 }

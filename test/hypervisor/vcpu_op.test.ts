@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { builtDomain } from './built-domain.js';
 import { Reg } from '../../src/cpu/cpu.js';
 import { hypercall } from '../../src/hypervisor/hypercall/index.js';
+import { hcArgs } from './hypercall-args.js';
 import { HYPERVISOR } from '../../src/hypervisor/public.js';
 import { EFAULT } from '../../src/hypervisor/errno.js';
 
@@ -21,7 +22,7 @@ describe('VCPUOP_register_vcpu_time_memory_area', () => {
       const arg = v.cpu.getRegNum(Reg.RSI) + 2048;
       const area = arg + 64;
       v.cpu.m.wr64(arg, area | 0, Math.floor(area / 4294967296) | 0);
-      const rc = hypercall(d, v, HYPERVISOR.vcpu_op, [BigInt(VCPUOP_register_vcpu_time_memory_area), 0n, BigInt(arg), 0n, 0n]);
+      const rc = hypercall(d, v, HYPERVISOR.vcpu_op, hcArgs(VCPUOP_register_vcpu_time_memory_area, 0, arg, 0, 0));
       expect(Number(rc)).toBe(0);
       const copy = v.cpu.m.readBytes(area, 32);
       expect(Array.from(copy)).toEqual(Array.from(d.vcpuTimeRecord(v)));
@@ -29,12 +30,12 @@ describe('VCPUOP_register_vcpu_time_memory_area', () => {
       expect(copy[29] & 1).toBe(1); // flags: XEN_PVCLOCK_TSC_STABLE_BIT
       // A null address unregisters; an unmapped one is ignored, as Xen ignores copy faults.
       v.cpu.m.wr64(arg, 0, 0);
-      expect(Number(hypercall(d, v, HYPERVISOR.vcpu_op, [BigInt(VCPUOP_register_vcpu_time_memory_area), 0n, BigInt(arg), 0n, 0n]))).toBe(0);
+      expect(Number(hypercall(d, v, HYPERVISOR.vcpu_op, hcArgs(VCPUOP_register_vcpu_time_memory_area, 0, arg, 0, 0)))).toBe(0);
       v.cpu.m.wr64(arg, 0x1000, 0);
-      expect(Number(hypercall(d, v, HYPERVISOR.vcpu_op, [BigInt(VCPUOP_register_vcpu_time_memory_area), 0n, BigInt(arg), 0n, 0n]))).toBe(0);
+      expect(Number(hypercall(d, v, HYPERVISOR.vcpu_op, hcArgs(VCPUOP_register_vcpu_time_memory_area, 0, arg, 0, 0)))).toBe(0);
       // Xen's own range is not the guest's to name: -EFAULT.
       v.cpu.m.wr64(arg, 0, 0xffff8000 | 0);
-      expect(Number(hypercall(d, v, HYPERVISOR.vcpu_op, [BigInt(VCPUOP_register_vcpu_time_memory_area), 0n, BigInt(arg), 0n, 0n]))).toBe(-EFAULT);
+      expect(Number(hypercall(d, v, HYPERVISOR.vcpu_op, hcArgs(VCPUOP_register_vcpu_time_memory_area, 0, arg, 0, 0)))).toBe(-EFAULT);
     }
   });
 });

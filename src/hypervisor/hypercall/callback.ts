@@ -4,10 +4,10 @@ import { EINVAL, ENOSYS } from '../errno.js';
 import { readI64, readU16, readU8 } from '../guest_access.js';
 import { trap_info } from '../abi/xen.js';
 import { VGCF_failsafe_disables_events, VGCF_syscall_disables_events } from '../public.js';
-import { sarg, uarg, type HypercallFn } from './types.js';
+import type { HypercallFn } from './types.js';
 
 export const set_trap_table: HypercallFn = (_d, v, a) => {
-  const traps = sarg(a[0]);
+  const traps = a.s(0);
   if (traps === 0) {
     for (const t of v.trapTable) { t.address = 0; t.flags = 0; t.cs = 0; }
     return 0;
@@ -27,16 +27,16 @@ export const set_trap_table: HypercallFn = (_d, v, a) => {
 };
 
 export const stack_switch: HypercallFn = (_d, v, a) => {
-  v.kernelSs = Number(a[0] & 0xffffn);
-  v.kernelSp = sarg(a[1]);
+  v.kernelSs = a.lo(0) & 0xffff;
+  v.kernelSp = a.s(1);
   return 0;
 };
 
 /** set_callbacks(event, failsafe, syscall) (x86-64 form). */
 export const set_callbacks: HypercallFn = (_d, v, a) => {
-  v.eventCallback = sarg(a[0]);
-  v.failsafeCallback = sarg(a[1]);
-  v.syscallCallback = sarg(a[2]);
+  v.eventCallback = a.s(0);
+  v.failsafeCallback = a.s(1);
+  v.syscallCallback = a.s(2);
   return 0;
 };
 
@@ -66,8 +66,8 @@ function register(v: Parameters<HypercallFn>[1], type: number, flags: number, ad
 }
 
 export const callback_op: HypercallFn = (_d, v, a) => {
-  const cmd = uarg(a[0]);
-  const arg = sarg(a[1]);
+  const cmd = a.u32(0);
+  const arg = a.s(1);
   if (cmd === 0) { // CALLBACKOP_register { uint16 type; uint16 flags; xen_callback_t address }
     return register(v, readU16(v, arg), readU16(v, arg + 2), readI64(v, arg + 8));
   }

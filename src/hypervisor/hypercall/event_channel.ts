@@ -3,13 +3,13 @@ import { PortState } from '../event_channel.js';
 import { EINVAL, ENOSYS, EPERM, ESRCH } from '../errno.js';
 import { readU16, readU32, writeU32 } from '../guest_access.js';
 import { NR_VIRQS } from '../public.js';
-import { sarg, uarg, type HypercallFn } from './types.js';
+import type { HypercallFn } from './types.js';
 
 const DOMID_SELF = 0x7ff0;
 
 export const event_channel_op: HypercallFn = (d, v, a) => {
-  const cmd = uarg(a[0]);
-  const arg = sarg(a[1]);
+  const cmd = a.u32(0);
+  const arg = a.s(1);
   const ev = d.evtchn;
   switch (cmd) {
     case 0: { // EVTCHNOP_bind_interdomain { domid_t remote_dom; evtchn_port_t remote_port; OUT local_port }

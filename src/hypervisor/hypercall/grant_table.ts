@@ -5,14 +5,14 @@ import { GNTTAB_MAX_FRAMES } from '../domain_memory.js';
 import { EINVAL, ENOSYS } from '../errno.js';
 import { readU16, readU32, readI64, writeU32, writeU64, writeU16 } from '../guest_access.js';
 import { GNTST } from '../grant_table.js';
-import { sarg, uarg, type HypercallFn } from './types.js';
+import type { HypercallFn } from './types.js';
 
 const DOMID_SELF = 0x7ff0;
 
 export const grant_table_op: HypercallFn = (d, v, a) => {
-  const cmd = uarg(a[0]);
-  const uop = sarg(a[1]);
-  const count = uarg(a[2]);
+  const cmd = a.u32(0);
+  const uop = a.s(1);
+  const count = a.u32(2);
   if (count > 512) return -EINVAL;
   switch (cmd) {
     case 2: { // GNTTABOP_setup_table { domid_t dom; uint32 nr_frames; OUT int16 status; handle frame_list }

@@ -3,7 +3,8 @@
 // never a host crash.
 import { EFAULT, EINVAL, ENOSYS } from '../errno.js';
 import { HYPERVISOR } from '../public.js';
-import { GuestFault, readBig, writeU64 } from '../guest_access.js';
+import { GuestFault, read64Halves, write64Halves } from '../guest_access.js';
+import { hi32 } from '../../cpu/u64.js';
 import { callback_op, set_callbacks, set_trap_table, stack_switch } from './callback.js';
 import { console_io } from './console_io.js';
 import { event_channel_op } from './event_channel.js';
@@ -12,7 +13,7 @@ import { memory_op } from './memory.js';
 import { fpu_taskswitch, get_debugreg, nosys, physdev_op, privileged, set_debugreg, set_gdt, set_segment_base, update_descriptor, vm_assist } from './misc.js';
 import { mmu_update, mmuext_op, update_va_mapping } from './mm.js';
 import { sched_op, set_timer_op } from './sched.js';
-import { sarg, uarg, type Args, type HypercallFn } from './types.js';
+import { HypercallArgs, type Args, type HypercallFn } from './types.js';
 import { vcpu_op } from './vcpu.js';
 import { xen_version } from './version.js';
 import type { Domain } from '../domain.js';
@@ -20,22 +21,29 @@ import type { Vcpu } from '../vcpu.js';
 
 const H = HYPERVISOR;
 
+/** Scratch for a multicall entry's arguments, apart from the caller's (kept for its trace line). */
+const ENTRY = new HypercallArgs();
+
 /** multicall(entries, nr): { op, result, args[6] } each 64 bytes; results written back. */
 function multicall(d: Domain, v: Vcpu, a: Args): number {
-  const list = sarg(a[0]);
-  const nr = uarg(a[1]);
+  const list = a.s(0);
+  const nr = a.u32(1);
   if (nr > 4096) return -EINVAL;
   for (let k = 0; k < nr; k++) {
     const e = list + k * 64;
-    const op = Number(readBig(v, e));
+    const opLo = read64Halves(v, e);
+    // An op with high bits set names no hypercall: -1 finds no handler (-ENOSYS).
+    const op = v.cpu.m.hi === 0 ? opLo >>> 0 : -1;
     if (op === H.multicall || op === H.iret) {
-      writeU64(v, e + 8, BigInt(-EINVAL));
+      write64Halves(v, e + 8, -EINVAL, -1);
       continue;
     }
-    const args: bigint[] = [];
-    for (let j = 0; j < 6; j++) args.push(readBig(v, e + 16 + j * 8));
-    const r = hypercall(d, v, op, args);
-    writeU64(v, e + 8, BigInt.asUintN(64, BigInt(r)));
+    for (let j = 0; j < 6; j++) {
+      const lo = read64Halves(v, e + 16 + j * 8);
+      ENTRY.set(j, lo, v.cpu.m.hi);
+    }
+    const r = hypercall(d, v, op, ENTRY);
+    write64Halves(v, e + 8, r | 0, hi32(r)); // the result double as 64 bits, as RAX gets it
     if (d.stopped || v.blocked) {
       // A shutdown or block inside a batch ends it here (Xen preempts the same way).
       break;
@@ -106,20 +114,20 @@ export function hypercallSchedules(nr: number): boolean {
 }
 
 /** Run one hypercall; guest-memory faults in its arguments become -EFAULT. */
-export function hypercall(d: Domain, v: Vcpu, nr: number, a: Args): number | bigint {
+export function hypercall(d: Domain, v: Vcpu, nr: number, a: Args): number {
   const fn = HANDLERS[nr];
   if (fn === undefined) {
     d.noteUnknownHypercall(nr, a);
     return -ENOSYS;
   }
-  let r: number | bigint;
+  let r: number;
   try {
     r = fn(d, v, a);
   } catch (e) {
     if (e instanceof GuestFault) r = -EFAULT;
     else throw e;
   }
-  if (TRACE) d.log(`hypercall ${nr}(${a.map((x) => '0x' + BigInt.asUintN(64, x).toString(16)).join(', ')}) = ${r}`);
+  if (TRACE) d.log(`hypercall ${nr}(${a.describe()}) = ${r}`);
   return r;
 }
 

@@ -2,13 +2,13 @@
 import { EINVAL, ENOSYS, EPERM, ESRCH } from '../errno.js';
 import { readU16, writeU64 } from '../guest_access.js';
 import { MACH2PHYS_VIRT_START } from '../public.js';
-import { sarg, uarg, type HypercallFn } from './types.js';
+import type { HypercallFn } from './types.js';
 
 const DOMID_SELF = 0x7ff0;
 
 export const memory_op: HypercallFn = (d, v, a) => {
-  const cmd = uarg(a[0]) & 0x3f; // the rest is the continuation start extent
-  const arg = sarg(a[1]);
+  const cmd = a.u32(0) & 0x3f; // the rest is the continuation start extent
+  const arg = a.s(1);
   switch (cmd) {
     case 2: // XENMEM_maximum_ram_page: highest machine frame
       return d.mem.layout.totalFrames - 1;
@@ -20,8 +20,8 @@ export const memory_op: HypercallFn = (d, v, a) => {
     }
     case 12: { // XENMEM_machphys_mapping { v_start, v_end, max_mfn }
       const maxMfn = d.mem.layout.totalFrames - 1;
-      writeU64(v, arg, BigInt.asUintN(64, BigInt(MACH2PHYS_VIRT_START)));
-      writeU64(v, arg + 8, BigInt.asUintN(64, BigInt(MACH2PHYS_VIRT_START + d.mem.layout.m2pFrames * 4096)));
+      writeU64(v, arg, MACH2PHYS_VIRT_START);
+      writeU64(v, arg + 8, MACH2PHYS_VIRT_START + d.mem.layout.m2pFrames * 4096);
       writeU64(v, arg + 16, maxMfn);
       return 0;
     }

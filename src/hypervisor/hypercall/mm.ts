@@ -8,7 +8,7 @@ import { read64Halves, readI64, readU32, writeU32 } from '../guest_access.js';
 import { linear48, pageIndex } from '../../mmu/pte.js';
 import type { Domain } from '../domain.js';
 import type { Vcpu } from '../vcpu.js';
-import { sarg, uarg, type HypercallFn } from './types.js';
+import type { HypercallFn } from './types.js';
 import { join64 } from '../../cpu/u64.js';
 
 const MMU_NORMAL_PT_UPDATE = 0;
@@ -30,9 +30,9 @@ function writePte(d: Domain, maddr: number, lo: number, hi: number, preserveAd: 
 }
 
 export const mmu_update: HypercallFn = (d, v, a) => {
-  const reqs = sarg(a[0]);
-  const count = uarg(a[1]);
-  const doneVa = sarg(a[2]);
+  const reqs = a.s(0);
+  const count = a.u32(1);
+  const doneVa = a.s(2);
   let done = 0;
   let rc = 0;
   for (; done < count; done++) {
@@ -73,12 +73,11 @@ function l1EntryFor(d: Domain, v: Vcpu, va: number): number {
 }
 
 export const update_va_mapping: HypercallFn = (d, v, a) => {
-  const va = sarg(a[0]);
-  const val = a[1];
-  const flags = uarg(a[2]);
+  const va = a.s(0);
+  const flags = a.u32(2);
   const eo = l1EntryFor(d, v, va);
   if (eo < 0) return -EINVAL;
-  const rc = writePte(d, eo, Number(val & 0xffffffffn) | 0, Number((val >> 32n) & 0xffffffffn) | 0, false);
+  const rc = writePte(d, eo, a.lo(1), a.hi(1), false);
   if (rc) return rc;
   // UVMF_TLB_FLUSH (1) flushes everything, UVMF_INVLPG (2) the one page; LOCAL/ALL/mask
   // name vCPUs, and every vCPU of the domain is covered here.
@@ -89,9 +88,9 @@ export const update_va_mapping: HypercallFn = (d, v, a) => {
 };
 
 export const mmuext_op: HypercallFn = (d, v, a) => {
-  const ops = sarg(a[0]);
-  const count = uarg(a[1]);
-  const doneVa = sarg(a[2]);
+  const ops = a.s(0);
+  const count = a.u32(1);
+  const doneVa = a.s(2);
   let done = 0;
   let rc = 0;
   for (; done < count && rc === 0; done++) {

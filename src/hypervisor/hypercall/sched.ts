@@ -2,11 +2,11 @@
 import { EINVAL, ENOSYS, EPERM } from '../errno.js';
 import { readI64, readU32 } from '../guest_access.js';
 import { SHUTDOWN_NAMES } from '../public.js';
-import { sarg, uarg, type HypercallFn } from './types.js';
+import type { HypercallFn } from './types.js';
 
 export const sched_op: HypercallFn = (d, v, a) => {
-  const cmd = uarg(a[0]);
-  const arg = sarg(a[1]);
+  const cmd = a.u32(0);
+  const arg = a.s(1);
   switch (cmd) {
     case 0: // SCHEDOP_yield: the run loop returns to the scheduler after sched_op anyway
       return 0;
@@ -54,7 +54,7 @@ export const sched_op: HypercallFn = (d, v, a) => {
 
 /** HYPERVISOR_set_timer_op(u64 timeout): single-shot timer in system time; 0 cancels. */
 export const set_timer_op: HypercallFn = (d, v, a) => {
-  const t = Number(BigInt.asUintN(64, a[0]));
+  const t = a.unum(0); // ns: rounding beyond 2^53 (285 years) cannot move a deadline that matters
   v.timerDeadline = t === 0 ? -1 : t;
   return 0;
 };

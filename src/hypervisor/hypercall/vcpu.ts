@@ -3,12 +3,12 @@ import { EEXIST, EFAULT, EINVAL, ENOENT, ENOSYS, ETIME } from '../errno.js';
 import { GuestFault, readI64, readU64, readU32, writeBytes, writeU64 } from '../guest_access.js';
 import { HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START } from '../public.js';
 import { initialiseVcpu } from '../vcpu_context.js';
-import { iarg, sarg, uarg, type HypercallFn } from './types.js';
+import type { HypercallFn } from './types.js';
 
 export const vcpu_op: HypercallFn = (d, v, a) => {
-  const cmd = uarg(a[0]);
-  const id = iarg(a[1]);
-  const arg = sarg(a[2]);
+  const cmd = a.u32(0);
+  const id = a.i32(1);
+  const arg = a.s(2);
   if (id < 0 || id >= d.vcpus.length) return -ENOENT;
   const t = d.vcpus[id];
   switch (cmd) {

@@ -2,13 +2,13 @@
 import { EFAULT, EINVAL, EPERM, ENOSYS } from '../errno.js';
 import { readU32, writeBytes, writeString, writeU32, writeU64 } from '../guest_access.js';
 import { HYPERVISOR_VIRT_START, XENFEAT, XEN_EXTRAVERSION, XEN_MAJOR, XEN_MINOR } from '../public.js';
-import { sarg, uarg, type HypercallFn } from './types.js';
+import type { HypercallFn } from './types.js';
 
 const VMASST_pae_extended_cr3 = 3;
 
 export const xen_version: HypercallFn = (d, v, a) => {
-  const cmd = uarg(a[0]);
-  const arg = sarg(a[1]);
+  const cmd = a.u32(0);
+  const arg = a.s(1);
   switch (cmd) {
     case 0: // XENVER_version
       return (XEN_MAJOR << 16) | XEN_MINOR;
@@ -29,7 +29,7 @@ export const xen_version: HypercallFn = (d, v, a) => {
       writeString(v, arg, 'tsxen', 64);
       return 0;
     case 5: // XENVER_platform_parameters: { unsigned long virt_start }
-      writeU64(v, arg, BigInt.asUintN(64, BigInt(HYPERVISOR_VIRT_START)));
+      writeU64(v, arg, HYPERVISOR_VIRT_START);
       return 0;
     case 6: { // XENVER_get_features: { unsigned int submap_idx; uint32_t submap; }
       const idx = readU32(v, arg);
