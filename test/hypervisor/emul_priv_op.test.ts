@@ -24,20 +24,18 @@ interface Fixture {
 }
 
 function withVcpu(f: (x: Fixture) => void): void {
-  {
-    const v = builtDomain(KERNEL, 48).vcpus[0];
-    // start_info is mapped and writable at RSI; its second half is free.
-    const base = v.cpu.getRegNum(Reg.RSI) + 2048;
-    f({
-      v,
-      code(bytes) {
-        v.cpu.m.writeBytes(base, new Uint8Array(bytes));
-        v.cpu.rip = base;
-        return base;
-      },
-      scratch: base + 1024,
-    });
-  }
+  const v = builtDomain(KERNEL, 48).vcpus[0];
+  // start_info is mapped and writable at RSI; its second half is free.
+  const base = v.cpu.getRegNum(Reg.RSI) + 2048;
+  f({
+    v,
+    code(bytes) {
+      v.cpu.m.writeBytes(base, new Uint8Array(bytes));
+      v.cpu.rip = base;
+      return base;
+    },
+    scratch: base + 1024,
+  });
 }
 
 function cpuid(v: Vcpu, leaf: number, sub = 0): [number, number, number, number] {
